@@ -1,0 +1,12 @@
+//! The configuration: the typed model every other room reads, and its TOML form.
+//!
+//! - [`model`]: plain structs, already validated; nothing else in the daemon parses text.
+//! - [`load`]: TOML text -> model, with every problem reported as `FILE:LINE: field: why`.
+//!
+//! This room owns no sockets and no state; the router builds the planes from a [`Config`].
+
+pub mod load;
+pub mod model;
+
+pub use load::{load_file, parse_str, ConfigError, ConfigErrors};
+pub use model::*;

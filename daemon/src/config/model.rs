@@ -1,0 +1,83 @@
+//! The validated configuration model. Every value here has passed validation in
+//! [`super::load`]; code that consumes a `Config` does not re-check it.
+
+use crate::keys::{PresharedKey, PrivateKey, PublicKey};
+use ipnetwork::IpNetwork;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+pub const DEFAULT_LISTEN_PORT: u16 = 51820;
+pub const DEFAULT_TUNNEL_MTU: u16 = 1420;
+pub const DEFAULT_HOST_MTU: u16 = 1420;
+pub const DEFAULT_HOST_INTERFACE: &str = "wgrd0";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub router: RouterConfig,
+    pub host: Option<HostConfig>,
+    pub tunnels: Vec<TunnelConfig>,
+    pub routes: Vec<StaticRoute>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouterConfig {
+    /// Identifies the router to routing protocols; also one of its local addresses.
+    pub router_id: Ipv4Addr,
+    pub private_key: PrivateKey,
+    /// Where the key came from, if a file (kept so a saved config refers to the file again).
+    pub private_key_file: Option<PathBuf>,
+    /// The UDP port shared by every tunnel that does not set its own.
+    pub listen_port: u16,
+    /// Address the shared UDP socket binds to; unspecified (all addresses, v4 and v6) by default.
+    pub listen_address: Option<IpAddr>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostConfig {
+    /// Name of the kernel TUN interface.
+    pub interface: String,
+    /// Addresses given to the TUN interface; they are also local addresses of the router.
+    pub addresses: Vec<IpNetwork>,
+    /// Mirror FIB routes that point at tunnels into the kernel routing table via the TUN.
+    pub export_routes: bool,
+    pub mtu: u16,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TunnelConfig {
+    pub name: String,
+    pub peer_public_key: PublicKey,
+    pub preshared_key: Option<PresharedKey>,
+    pub preshared_key_file: Option<PathBuf>,
+    /// None: the peer always dials in (remote-access server style); the endpoint is learned.
+    pub endpoint: Option<SocketAddr>,
+    /// Seconds between keepalives when otherwise idle; None disables them.
+    pub persistent_keepalive: Option<u16>,
+    /// This router's addresses on the tunnel (connected routes and local addresses).
+    pub addresses: Vec<IpNetwork>,
+    pub mtu: u16,
+    /// A UDP port of this tunnel's own instead of the router's shared one.
+    pub listen_port: Option<u16>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaticRoute {
+    pub prefix: IpNetwork,
+    pub via: RouteVia,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum RouteVia {
+    /// The tunnel with this name.
+    Tunnel(String),
+    /// The kernel-facing TUN (the host and its LAN).
+    Host,
+    /// Drop silently.
+    Blackhole,
+}
+
+impl Config {
+    pub fn tunnel(&self, name: &str) -> Option<&TunnelConfig> {
+        self.tunnels.iter().find(|t| t.name == name)
+    }
+}

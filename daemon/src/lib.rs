@@ -1,0 +1,16 @@
+//! wgrd: a userspace WireGuard router whose tunnels are chosen by a forwarding table.
+//!
+//! The crate is split into rooms (see docs/ARCHITECTURE.md):
+//! - [`config`]: the typed, validated configuration and its TOML form;
+//! - [`keys`]: WireGuard key material, kept out of logs;
+//! - [`wire`]: typed views over IP/ICMP bytes used by the packet path;
+//! - [`dataplane`]: tunnels, UDP, the FIB, the per-packet forwarding decision, the host TUN;
+//! - [`routing`]: the RIB that feeds the FIB;
+//! - [`router`]: the wiring that builds all of the above from a config and runs it.
+
+pub mod config;
+pub mod dataplane;
+pub mod keys;
+pub mod router;
+pub mod routing;
+pub mod wire;
