@@ -5,8 +5,13 @@
 //!
 //! This room owns no sockets and no state; the router builds the planes from a [`Config`].
 
+mod keyfile;
 pub mod load;
 pub mod model;
+mod source;
+mod suggest;
+#[cfg(test)]
+mod tests;
 
 pub use load::{load_file, parse_str, ConfigError, ConfigErrors};
 pub use model::*;
