@@ -1,0 +1,398 @@
+//! The packet path: the threads that move packets between the UDP sockets, the host TUN
+//! and the tunnels, acting on the forwarding decisions of [`super::forward`].
+//!
+//! It owns the I/O threads and the table of live tunnels; it does not decide anything about
+//! a packet itself (that is `forward`) nor hold routing state (that is the FIB, which it
+//! only reads). Blocking sockets on dedicated threads rather than async tasks: a packet
+//! costs one syscall each way, with no wakeups or task hops in between, and a peer's
+//! packets stay in order because one thread carries each direction.
+
+use super::fib::Fib;
+use super::forward::{Decision, Forwarder, RouteLookup};
+use super::host::HostTun;
+use super::tunnel::{Received, Tunnel};
+use super::udp::{self, Demux, DemuxDrop, Demuxer};
+use super::{Egress, Ingress, TunnelId};
+use crate::keys::PublicKey;
+use arc_swap::ArcSwap;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Large enough for any IP packet plus WireGuard's 32 bytes of overhead.
+const BUFFER_BYTES: usize = 65_536 + 64;
+
+/// How often boringtun's timers are driven.
+const TIMER_TICK: Duration = Duration::from_millis(100);
+
+/// A packet for the router itself that the data path does not answer on its own (OSPF,
+/// BGP's TCP, echo replies to pings the router sent...), with where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalPacket {
+    pub ingress: Ingress,
+    pub packet: Vec<u8>,
+}
+
+/// The live tunnels, replaced as a whole when the set changes so readers never lock.
+#[derive(Default)]
+pub struct TunnelTable {
+    by_id: HashMap<TunnelId, Arc<Tunnel>>,
+    by_key: HashMap<PublicKey, TunnelId>,
+    by_name: HashMap<String, TunnelId>,
+}
+
+impl TunnelTable {
+    pub fn new(tunnels: impl IntoIterator<Item = Arc<Tunnel>>) -> TunnelTable {
+        let mut table = TunnelTable::default();
+        for t in tunnels {
+            table.by_key.insert(t.peer_public_key, t.id);
+            table.by_name.insert(t.name.clone(), t.id);
+            table.by_id.insert(t.id, t);
+        }
+        table
+    }
+
+    pub fn get(&self, id: TunnelId) -> Option<&Arc<Tunnel>> {
+        self.by_id.get(&id)
+    }
+
+    pub fn by_name(&self, name: &str) -> Option<&Arc<Tunnel>> {
+        self.by_name.get(name).and_then(|id| self.by_id.get(id))
+    }
+
+    pub fn by_key(&self, key: &PublicKey) -> Option<&Arc<Tunnel>> {
+        self.by_key.get(key).and_then(|id| self.by_id.get(id))
+    }
+
+    /// Tunnels in id order.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Tunnel>> {
+        let mut all: Vec<_> = self.by_id.values().collect();
+        all.sort_by_key(|t| t.id);
+        all.into_iter()
+    }
+}
+
+/// A UDP socket and whether it is dual-stack (IPv4 peers addressed as mapped IPv6).
+pub struct UdpPort {
+    pub socket: UdpSocket,
+    pub dual_stack: bool,
+}
+
+impl UdpPort {
+    pub fn new(socket: UdpSocket) -> UdpPort {
+        let dual_stack = socket.local_addr().map(|a| a.is_ipv6()).unwrap_or(false);
+        UdpPort { socket, dual_stack }
+    }
+
+    fn send(&self, datagram: &[u8], to: SocketAddr) -> std::io::Result<()> {
+        udp::send_to(&self.socket, datagram, to, self.dual_stack)
+    }
+}
+
+/// Counters of the path itself (per-tunnel counters live on each tunnel).
+#[derive(Debug, Default)]
+pub struct PathCounters {
+    demux_drops: [AtomicU64; 4],
+    pub cookie_replies: AtomicU64,
+    /// Local packets dropped because the control plane was not reading fast enough.
+    pub local_queue_full: AtomicU64,
+    pub host_write_errors: AtomicU64,
+    /// FIB pointed at a tunnel that no longer exists.
+    pub stale_tunnel: AtomicU64,
+}
+
+impl PathCounters {
+    fn demux_drop(&self, reason: DemuxDrop) {
+        self.demux_drops[reason as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn demux_drops(&self, reason: DemuxDrop) -> u64 {
+        self.demux_drops[reason as usize].load(Ordering::Relaxed)
+    }
+}
+
+/// Per-thread scratch space: the packet being worked on and room for what it turns into.
+struct Scratch {
+    packet: Vec<u8>,
+    reply: Vec<u8>,
+    wire: Vec<u8>,
+}
+
+impl Scratch {
+    fn new() -> Scratch {
+        Scratch {
+            packet: vec![0; BUFFER_BYTES],
+            reply: vec![0; BUFFER_BYTES],
+            wire: vec![0; BUFFER_BYTES],
+        }
+    }
+}
+
+/// Everything the I/O threads share.
+pub struct PacketPath {
+    pub tunnels: ArcSwap<TunnelTable>,
+    pub fib: Arc<Fib>,
+    pub forwarder: Forwarder,
+    pub ports: Vec<UdpPort>,
+    pub host: Option<Arc<HostTun>>,
+    pub demux: Demuxer,
+    pub counters: PathCounters,
+    local_tx: tokio::sync::mpsc::Sender<LocalPacket>,
+    stopping: AtomicBool,
+}
+
+impl RouteLookup for Fib {
+    fn lookup(&self, dst: IpAddr, flow_hash: u32) -> Option<Egress> {
+        Fib::lookup(self, dst, flow_hash)
+    }
+}
+
+impl PacketPath {
+    pub fn new(
+        fib: Arc<Fib>,
+        forwarder: Forwarder,
+        ports: Vec<UdpPort>,
+        host: Option<Arc<HostTun>>,
+        demux: Demuxer,
+        tunnels: TunnelTable,
+        local_tx: tokio::sync::mpsc::Sender<LocalPacket>,
+    ) -> PacketPath {
+        PacketPath {
+            tunnels: ArcSwap::from_pointee(tunnels),
+            fib,
+            forwarder,
+            ports,
+            host,
+            demux,
+            counters: PathCounters::default(),
+            local_tx,
+            stopping: AtomicBool::new(false),
+        }
+    }
+
+    /// Start the receive threads (one per UDP port, one for the TUN) and the timer thread.
+    pub fn spawn(self: &Arc<Self>) -> std::io::Result<Vec<JoinHandle<()>>> {
+        let mut threads = Vec::new();
+        for index in 0..self.ports.len() {
+            let path = Arc::clone(self);
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("wgrd-udp{index}"))
+                    .spawn(move || path.udp_receive_loop(index))?,
+            );
+        }
+        if self.host.is_some() {
+            let path = Arc::clone(self);
+            threads.push(
+                std::thread::Builder::new()
+                    .name("wgrd-tun".into())
+                    .spawn(move || path.host_receive_loop())?,
+            );
+        }
+        let path = Arc::clone(self);
+        threads.push(
+            std::thread::Builder::new()
+                .name("wgrd-timers".into())
+                .spawn(move || path.timer_loop())?,
+        );
+        Ok(threads)
+    }
+
+    /// Ask every thread to finish; they notice within a receive poll interval.
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
+        if let Some(host) = &self.host {
+            host.interrupt();
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Relaxed)
+    }
+
+    fn udp_receive_loop(&self, index: usize) {
+        let port = &self.ports[index];
+        let mut datagram = vec![0u8; BUFFER_BYTES];
+        let mut scratch = Scratch::new();
+        while !self.stopping() {
+            match port.socket.recv_from(&mut datagram) {
+                Ok((len, src)) => {
+                    self.on_datagram(index, tunnel_src(src), &datagram[..len], &mut scratch)
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock
+                            | std::io::ErrorKind::TimedOut
+                            | std::io::ErrorKind::Interrupted
+                    ) => {}
+                Err(e) => {
+                    // ICMP port unreachable from a dead peer surfaces here as ECONNREFUSED.
+                    tracing::trace!(error = %e, "udp receive error");
+                }
+            }
+        }
+    }
+
+    fn host_receive_loop(&self) {
+        let Some(host) = &self.host else { return };
+        let mut scratch = Scratch::new();
+        let mut packet = vec![0u8; BUFFER_BYTES];
+        while !self.stopping() {
+            match host.recv(&mut packet) {
+                Ok(len) => self.route(Ingress::Host, &mut packet[..len], &mut scratch),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    if !self.stopping() {
+                        tracing::warn!(error = %e, "TUN read failed");
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                }
+            }
+        }
+    }
+
+    fn timer_loop(&self) {
+        let mut wire = vec![0u8; BUFFER_BYTES];
+        let mut last_reset = Instant::now();
+        while !self.stopping() {
+            std::thread::sleep(TIMER_TICK);
+            let tunnels = self.tunnels.load();
+            for tunnel in tunnels.iter() {
+                let port = &self.ports[tunnel.socket];
+                tunnel.tick(&mut wire, &mut |d, to| {
+                    if port.send(d, to).is_err() {
+                        tunnel.counters.drop(super::tunnel::TunnelDrop::SendFailed);
+                    }
+                });
+            }
+            if last_reset.elapsed() >= Duration::from_secs(1) {
+                self.demux.reset_rate_limiter();
+                last_reset = Instant::now();
+            }
+        }
+    }
+
+    /// A datagram arrived on UDP port `index`.
+    fn on_datagram(&self, index: usize, src: SocketAddr, datagram: &[u8], s: &mut Scratch) {
+        let port = &self.ports[index];
+        let tunnels = self.tunnels.load();
+        let tunnel = match self.demux.classify(src, datagram, &mut s.wire) {
+            Demux::Tunnel(id) => tunnels.get(id),
+            Demux::Peer(key) => tunnels.by_key(&key),
+            Demux::CookieReply(len) => {
+                self.counters.cookie_replies.fetch_add(1, Ordering::Relaxed);
+                let _ = port.send(&s.wire[..len], src);
+                return;
+            }
+            Demux::Drop(reason) => {
+                self.counters.demux_drop(reason);
+                return;
+            }
+        };
+        let Some(tunnel) = tunnel else {
+            self.counters.demux_drop(DemuxDrop::UnknownPeer);
+            return;
+        };
+        // Answers go out of the tunnel's own socket, which is the one it arrived on.
+        let out_port = &self.ports[tunnel.socket];
+        let received = tunnel.decapsulate(src, datagram, &mut s.packet, &mut |d, to| {
+            if out_port.send(d, to).is_err() {
+                tunnel.counters.drop(super::tunnel::TunnelDrop::SendFailed);
+            }
+        });
+        if let Received::Packet(len) = received {
+            let ingress = Ingress::Tunnel(tunnel.id);
+            let mut packet = std::mem::take(&mut s.packet);
+            self.route(ingress, &mut packet[..len], s);
+            s.packet = packet;
+        }
+    }
+
+    /// Decide and act on one IP packet.
+    fn route(&self, ingress: Ingress, packet: &mut [u8], s: &mut Scratch) {
+        let tunnels = self.tunnels.load();
+        let mtu = |egress: Egress| match egress {
+            Egress::Tunnel(id) => tunnels.get(id).map(|t| t.mtu).unwrap_or(0),
+            _ => u16::MAX,
+        };
+        match self
+            .forwarder
+            .decide(ingress, packet, &*self.fib, mtu, &mut s.reply)
+        {
+            Decision::Forward(egress) => self.transmit(&tunnels, egress, packet, &mut s.wire),
+            Decision::Reply { len, to } => {
+                self.transmit(&tunnels, to, &s.reply[..len], &mut s.wire)
+            }
+            Decision::Deliver => self.deliver_local(ingress, packet),
+            Decision::Drop(_) => {}
+        }
+    }
+
+    fn transmit(&self, tunnels: &TunnelTable, egress: Egress, packet: &[u8], wire: &mut [u8]) {
+        match egress {
+            Egress::Tunnel(id) => match tunnels.get(id) {
+                Some(tunnel) => {
+                    let port = &self.ports[tunnel.socket];
+                    let _ = tunnel.encapsulate(packet, wire, &mut |d, to| {
+                        if port.send(d, to).is_err() {
+                            tunnel.counters.drop(super::tunnel::TunnelDrop::SendFailed);
+                        }
+                    });
+                }
+                None => {
+                    self.counters.stale_tunnel.fetch_add(1, Ordering::Relaxed);
+                }
+            },
+            Egress::Host => match &self.host {
+                Some(host) => {
+                    if host.send(packet).is_err() {
+                        self.counters.host_write_errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                None => {
+                    self.counters.host_write_errors.fetch_add(1, Ordering::Relaxed);
+                }
+            },
+            Egress::Local => self.deliver_local(Ingress::Local, packet),
+            Egress::Blackhole => {}
+        }
+    }
+
+    fn deliver_local(&self, ingress: Ingress, packet: &[u8]) {
+        let local = LocalPacket {
+            ingress,
+            packet: packet.to_vec(),
+        };
+        if self.local_tx.try_send(local).is_err() {
+            self.counters.local_queue_full.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Send an IP packet the router itself originated: it is routed like any other.
+    pub fn send_local(&self, packet: &[u8]) {
+        let mut s = Scratch::new();
+        let mut copy = packet.to_vec();
+        self.route(Ingress::Local, &mut copy, &mut s);
+    }
+
+    /// Send an IP packet straight into one tunnel, bypassing the FIB (OSPF hellos to
+    /// 224.0.0.5 go out of every interface regardless of routes).
+    pub fn send_on_tunnel(&self, id: TunnelId, packet: &[u8]) -> bool {
+        let tunnels = self.tunnels.load();
+        if tunnels.get(id).is_none() {
+            return false;
+        }
+        let mut wire = vec![0u8; packet.len() + 64];
+        self.transmit(&tunnels, Egress::Tunnel(id), packet, &mut wire);
+        true
+    }
+}
+
+/// Datagram sources as tunnels record them (plain IPv4 rather than mapped IPv6).
+fn tunnel_src(src: SocketAddr) -> SocketAddr {
+    super::tunnel::canonical(src)
+}
