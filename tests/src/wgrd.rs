@@ -258,7 +258,11 @@ impl Wgrd {
         let child = ns.spawn(
             &[&bin_s, "run", "-c", &conf_s],
             &log,
-            &[("RUST_LOG", "info"), ("RUST_BACKTRACE", "1")],
+            &[
+                ("RUST_LOG", "info"),
+                ("RUST_BACKTRACE", "1"),
+                ("NO_COLOR", "1"),
+            ],
         )?;
         Ok(Wgrd {
             ns_name: ns.name().to_string(),
