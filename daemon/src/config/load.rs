@@ -497,13 +497,17 @@ fn addresses(cx: &mut Cx, s: &Section, owner: &str, facts: &mut Facts) -> Option
         }
         for other in &facts.addresses {
             let same_owner = other.owner == owner;
+            // Link-local addresses are per link: only the same interface can clash.
+            if is_v6_link_local(ip) && !same_owner {
+                continue;
+            }
             let why = if other.value.ip() == ip {
                 format!(
                     "{net} is the same address as {} at {}",
                     other.value,
                     other.where_()
                 )
-            } else if !same_owner && !is_v6_link_local(ip) && overlaps(net, other.value) {
+            } else if !same_owner && overlaps(net, other.value) {
                 format!(
                     "{net} overlaps {} of {} at {}",
                     other.value,
@@ -743,7 +747,11 @@ fn endpoint(cx: &mut Cx, f: &Field, text: &str, listen: Option<IpAddr>) -> Optio
                 cx.err(f.line, &f.path, "the port must be a number 1..=65535");
                 return None;
             };
-            if host.is_empty() || host.contains([':', '[', ']']) {
+            // Only hostname characters: this also keeps a pasted key (with its `+/=`)
+            // out of the "cannot resolve" message below.
+            let hostname_chars =
+                |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_');
+            if host.is_empty() || !host.chars().all(hostname_chars) {
                 cx.err(
                     f.line,
                     &f.path,
@@ -863,13 +871,19 @@ impl Facts {
                 "host" => cx.err(at.line, &at.path, "via = \"host\" needs a [host] section"),
                 name => match self.tunnel_v4_only_mtu.get(name) {
                     None if !self.tunnel_names.contains_key(name) => {
-                        let mut why = format!(
-                            "no tunnel named \"{name}\"; via is a tunnel name, \"host\" or \"blackhole\""
-                        );
+                        // Quote the text only if it could be a tunnel name: anything
+                        // else may be a key pasted into the wrong place.
+                        let quoted = if tunnel_name_problem(name).is_none() {
+                            format!("no tunnel named \"{name}\"")
+                        } else {
+                            "no tunnel has that name".to_owned()
+                        };
+                        let mut why =
+                            format!("{quoted}; via is a tunnel name, \"host\" or \"blackhole\"");
                         let names: Vec<&str> =
                             self.tunnel_names.keys().map(String::as_str).collect();
                         if let Some(best) = super::suggest::did_you_mean(name, &names) {
-                            why = format!("no tunnel named \"{name}\"; did you mean \"{best}\"?");
+                            why = format!("{quoted}; did you mean \"{best}\"?");
                         }
                         cx.err(at.line, &at.path, why);
                     }
