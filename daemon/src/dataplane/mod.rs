@@ -12,6 +12,7 @@
 pub mod fib;
 pub mod forward;
 pub mod host;
+pub mod path;
 pub mod tunnel;
 pub mod udp;
 

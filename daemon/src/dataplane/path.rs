@@ -14,6 +14,7 @@ use super::tunnel::{Received, Tunnel};
 use super::udp::{self, Demux, DemuxDrop, Demuxer};
 use super::{Egress, Ingress, TunnelId};
 use crate::keys::PublicKey;
+use crate::wire::ipv4::Ipv4Fragmenter;
 use arc_swap::ArcSwap;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
@@ -323,7 +324,16 @@ impl PacketPath {
             .forwarder
             .decide(ingress, packet, &*self.fib, mtu, &mut s.reply)
         {
-            Decision::Forward(egress) => self.transmit(&tunnels, egress, packet, &mut s.wire),
+            Decision::Forward { to, len } => {
+                self.transmit(&tunnels, to, &packet[..len], &mut s.wire)
+            }
+            Decision::Fragment { to, mtu } => {
+                if let Some(mut fragments) = Ipv4Fragmenter::new(packet, mtu) {
+                    while let Some(len) = fragments.next_into(&mut s.reply) {
+                        self.transmit(&tunnels, to, &s.reply[..len], &mut s.wire);
+                    }
+                }
+            }
             Decision::Reply { len, to } => {
                 self.transmit(&tunnels, to, &s.reply[..len], &mut s.wire)
             }
@@ -350,11 +360,15 @@ impl PacketPath {
             Egress::Host => match &self.host {
                 Some(host) => {
                     if host.send(packet).is_err() {
-                        self.counters.host_write_errors.fetch_add(1, Ordering::Relaxed);
+                        self.counters
+                            .host_write_errors
+                            .fetch_add(1, Ordering::Relaxed);
                     }
                 }
                 None => {
-                    self.counters.host_write_errors.fetch_add(1, Ordering::Relaxed);
+                    self.counters
+                        .host_write_errors
+                        .fetch_add(1, Ordering::Relaxed);
                 }
             },
             Egress::Local => self.deliver_local(Ingress::Local, packet),
@@ -368,7 +382,9 @@ impl PacketPath {
             packet: packet.to_vec(),
         };
         if self.local_tx.try_send(local).is_err() {
-            self.counters.local_queue_full.fetch_add(1, Ordering::Relaxed);
+            self.counters
+                .local_queue_full
+                .fetch_add(1, Ordering::Relaxed);
         }
     }
 
