@@ -54,6 +54,9 @@ reasons! {
     TtlExceeded => "ttl_exceeded",
     /// Larger than the egress MTU with DF set (v4) or any v6 packet.
     TooBig => "too_big",
+    /// Larger than the egress MTU, and that MTU is below the protocol minimum (68 / 1280):
+    /// a misconfigured or vanished egress. No ICMP: its MTU would mislead the source.
+    EgressMtuTooSmall => "egress_mtu_too_small",
     /// Larger than the egress MTU without DF, and fragmentation is disabled or impossible.
     CannotFragment => "cannot_fragment",
     /// An ICMP echo request to us that is truncated or fails its checksum.

@@ -369,6 +369,9 @@ impl<R: RouteLookup + ?Sized, M: Fn(Egress) -> u16> Cx<'_, R, M> {
         let len = ip.total_len();
         let mtu = (self.mtu)(to);
         if len > usize::from(mtu) {
+            if usize::from(mtu) < ipv4::MIN_MTU {
+                return self.drop(DropReason::EgressMtuTooSmall);
+            }
             if ip.dont_frag() {
                 let [hi, lo] = mtu.to_be_bytes();
                 let (ty, code) = (v4::DEST_UNREACHABLE, v4::FRAG_NEEDED);
@@ -564,6 +567,9 @@ impl<R: RouteLookup + ?Sized, M: Fn(Egress) -> u16> Cx<'_, R, M> {
         let len = ip.total_len();
         let mtu = (self.mtu)(to);
         if len > usize::from(mtu) {
+            if usize::from(mtu) < ipv6::MIN_MTU {
+                return self.drop(DropReason::EgressMtuTooSmall);
+            }
             // Routers never fragment IPv6 (RFC 8200 section 5).
             let rest = u32::from(mtu).to_be_bytes();
             let ty = v6::PACKET_TOO_BIG;

@@ -11,30 +11,30 @@ use smoltcp::wire::{
 };
 use std::sync::atomic::AtomicU64;
 
-const T1: TunnelId = TunnelId(1);
-const T2: TunnelId = TunnelId(2);
+pub(super) const T1: TunnelId = TunnelId(1);
+pub(super) const T2: TunnelId = TunnelId(2);
 
 /// ICMP echo request 10.0.0.2 -> 10.0.0.1, TTL 64, DF, ident 1 seq 1, "abcdefgh".
-const ECHO: [u8; 36] = [
+pub(super) const ECHO: [u8; 36] = [
     0x45, 0x00, 0x00, 0x24, 0x12, 0x34, 0x40, 0x00, 0x40, 0x01, 0x14, 0xa3, //
     0x0a, 0x00, 0x00, 0x02, 0x0a, 0x00, 0x00, 0x01, 0x08, 0x00, 0x66, 0x68, //
     0x00, 0x01, 0x00, 0x01, 0x61, 0x62, 0x63, 0x64, 0x65, 0x66, 0x67, 0x68,
 ];
 /// The reply the router must send: from the pinged address, TTL 64, ident 0 (first).
-const ECHO_REPLY: [u8; 36] = [
+pub(super) const ECHO_REPLY: [u8; 36] = [
     0x45, 0x00, 0x00, 0x24, 0x00, 0x00, 0x00, 0x00, 0x40, 0x01, 0x66, 0xd7, //
     0x0a, 0x00, 0x00, 0x01, 0x0a, 0x00, 0x00, 0x02, 0x00, 0x00, 0x6e, 0x68, //
     0x00, 0x01, 0x00, 0x01, 0x61, 0x62, 0x63, 0x64, 0x65, 0x66, 0x67, 0x68,
 ];
 /// ICMPv6 echo request 2001:db8:1::2 -> 2001:db8::1, hop limit 64, ident 7 seq 1, "abcd".
-const ECHO6: [u8; 52] = [
+pub(super) const ECHO6: [u8; 52] = [
     0x60, 0x00, 0x00, 0x00, 0x00, 0x0c, 0x3a, 0x40, 0x20, 0x01, 0x0d, 0xb8, //
     0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, //
     0x20, 0x01, 0x0d, 0xb8, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, //
     0x00, 0x00, 0x00, 0x01, 0x80, 0x00, 0x5f, 0x74, 0x00, 0x07, 0x00, 0x01, //
     0x61, 0x62, 0x63, 0x64,
 ];
-const ECHO6_REPLY: [u8; 52] = [
+pub(super) const ECHO6_REPLY: [u8; 52] = [
     0x60, 0x00, 0x00, 0x00, 0x00, 0x0c, 0x3a, 0x40, 0x20, 0x01, 0x0d, 0xb8, //
     0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, //
     0x20, 0x01, 0x0d, 0xb8, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, //
@@ -42,13 +42,13 @@ const ECHO6_REPLY: [u8; 52] = [
     0x61, 0x62, 0x63, 0x64,
 ];
 /// UDP 192.0.2.10:1234 -> 198.51.100.20:53, DF, TTL 64, 8 bytes of data.
-const UDP4: [u8; 36] = [
+pub(super) const UDP4: [u8; 36] = [
     0x45, 0x00, 0x00, 0x24, 0xab, 0xcd, 0x40, 0x00, 0x40, 0x11, 0xa2, 0xa9, //
     0xc0, 0x00, 0x02, 0x0a, 0xc6, 0x33, 0x64, 0x14, 0x04, 0xd2, 0x00, 0x35, //
     0x00, 0x10, 0x00, 0x00, 0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07,
 ];
 /// The same with TTL 1.
-const UDP4_TTL1: [u8; 36] = [
+pub(super) const UDP4_TTL1: [u8; 36] = [
     0x45, 0x00, 0x00, 0x24, 0xab, 0xcd, 0x40, 0x00, 0x01, 0x11, 0xe1, 0xa9, //
     0xc0, 0x00, 0x02, 0x0a, 0xc6, 0x33, 0x64, 0x14, 0x04, 0xd2, 0x00, 0x35, //
     0x00, 0x10, 0x00, 0x00, 0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07,
@@ -106,7 +106,7 @@ fn decide(f: &Forwarder, ingress: Ingress, packet: &mut [u8], out: &mut [u8]) ->
 }
 
 /// Rewrites the IPv4 header checksum after a test edited the header.
-fn fix_v4(p: &mut [u8]) {
+pub(super) fn fix_v4(p: &mut [u8]) {
     let hl = usize::from(p[0] & 0xf) * 4;
     p[10..12].copy_from_slice(&[0, 0]);
     let c = checksum::checksum(&p[..hl]);
@@ -114,7 +114,7 @@ fn fix_v4(p: &mut [u8]) {
 }
 
 /// A UDP datagram of `len` bytes between the given addresses.
-fn udp4(src: [u8; 4], dst: [u8; 4], ttl: u8, df: bool, len: usize) -> Vec<u8> {
+pub(super) fn udp4(src: [u8; 4], dst: [u8; 4], ttl: u8, df: bool, len: usize) -> Vec<u8> {
     let mut p = vec![0u8; len];
     p[0] = 0x45;
     p[2..4].copy_from_slice(&(len as u16).to_be_bytes());
@@ -132,7 +132,7 @@ fn udp4(src: [u8; 4], dst: [u8; 4], ttl: u8, df: bool, len: usize) -> Vec<u8> {
 }
 
 /// A UDP datagram over IPv6 with `payload` bytes after the IPv6 header.
-fn udp6(src: &str, dst: &str, hop: u8, payload: usize) -> Vec<u8> {
+pub(super) fn udp6(src: &str, dst: &str, hop: u8, payload: usize) -> Vec<u8> {
     let mut p = vec![0u8; 40 + payload];
     p[0] = 0x60;
     p[4..6].copy_from_slice(&(payload as u16).to_be_bytes());
@@ -736,4 +736,43 @@ fn echo_needs_a_route_back_and_room() {
     let mut p = ECHO;
     let d = decide(&f, Ingress::Tunnel(T1), &mut p, &mut [0u8; 30]);
     assert_eq!(d, Decision::Drop(DropReason::EchoTooBig));
+}
+
+#[test]
+fn tiny_egress_mtu_drops_without_misleading_icmp() {
+    let f = forwarder();
+    let mut p = udp4([192, 0, 2, 10], [198, 51, 100, 20], 64, true, 100);
+    let d = f.decide(
+        Ingress::Tunnel(T1),
+        &mut p,
+        &routes,
+        |_| 0,
+        &mut [0u8; 1500],
+    );
+    assert_eq!(d, Decision::Drop(DropReason::EgressMtuTooSmall));
+    let mut p6 = udp6("2001:db8:1::2", "2001:db8:2::9", 64, 1300);
+    let d = f.decide(
+        Ingress::Tunnel(T1),
+        &mut p6,
+        &routes,
+        |_| 1000,
+        &mut [0u8; 1500],
+    );
+    assert_eq!(d, Decision::Drop(DropReason::EgressMtuTooSmall));
+    // Small packets still go through a small-MTU egress.
+    let mut p6 = udp6("2001:db8:1::2", "2001:db8:2::9", 64, 100);
+    let d = f.decide(
+        Ingress::Tunnel(T1),
+        &mut p6,
+        &routes,
+        |_| 1000,
+        &mut [0u8; 1500],
+    );
+    assert!(matches!(d, Decision::Forward { .. }));
+}
+
+#[test]
+fn forwarder_is_shareable_between_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Forwarder>();
 }
