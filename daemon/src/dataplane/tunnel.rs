@@ -230,11 +230,8 @@ impl Tunnel {
             TunnResult::WriteToNetwork(reply) => {
                 send(reply, src);
                 // Flush packets queued while the handshake was in progress.
-                loop {
-                    match s.tunn.decapsulate(None, &[], out) {
-                        TunnResult::WriteToNetwork(queued) => send(queued, src),
-                        _ => break,
-                    }
+                while let TunnResult::WriteToNetwork(queued) = s.tunn.decapsulate(None, &[], out) {
+                    send(queued, src);
                 }
                 Received::Nothing
             }
@@ -262,10 +259,8 @@ impl Tunnel {
                     send(datagram, endpoint);
                 }
             }
-            TunnResult::Err(WireGuardError::ConnectionExpired) => {
-                if s.established.is_some() {
-                    tracing::info!(tunnel = %self.name, "session expired");
-                }
+            TunnResult::Err(WireGuardError::ConnectionExpired) if s.established.is_some() => {
+                tracing::info!(tunnel = %self.name, "session expired");
             }
             _ => {}
         }
