@@ -495,4 +495,40 @@ mod tests {
         assert!(Ipv4Fragmenter::new(&p, 27).is_none());
         assert!(Ipv4Fragmenter::new(&p, 28).is_some());
     }
+
+    proptest::proptest! {
+        /// RFC 1624's equation 3 keeps any valid header valid, including the checksum
+        /// values (0x0000, 0xffff) where the older equations go wrong.
+        #[test]
+        fn incremental_ttl_update_always_verifies(
+            mut hdr in proptest::array::uniform20(proptest::prelude::any::<u8>()),
+            ttl in 1u8..=255,
+        ) {
+            hdr[0] = 0x45;
+            hdr[8] = ttl;
+            hdr[10..12].copy_from_slice(&[0, 0]);
+            let c = checksum::checksum(&hdr);
+            hdr[10..12].copy_from_slice(&c.to_be_bytes());
+            let mut v = Ipv4Packet::new_unchecked(&mut hdr[..]);
+            v.decrement_ttl();
+            proptest::prop_assert!(v.verify_checksum());
+        }
+
+        #[test]
+        fn fragments_always_reassemble(
+            payload in 0usize..3000,
+            mtu in 68u16..1600,
+            copied in proptest::prelude::any::<bool>(),
+        ) {
+            let opts: &[u8] = if copied { &[0x83, 7, 4, 1, 2, 3, 4, 0] } else { &[] };
+            let p = big_packet(payload, opts, 0);
+            let mut f = Ipv4Fragmenter::new(&p, mtu).unwrap();
+            let mut out = vec![0u8; usize::from(mtu)];
+            let mut frags = Vec::new();
+            while let Some(n) = f.next_into(&mut out) {
+                frags.push(out[..n].to_vec());
+            }
+            proptest::prop_assert_eq!(reassemble(&frags, usize::from(mtu)), p[20 + opts.len()..].to_vec());
+        }
+    }
 }
