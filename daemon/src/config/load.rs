@@ -110,10 +110,9 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Config, ConfigErrors> {
             return Err(ConfigErrors(cx.errors));
         }
     };
-    let dir = match file.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => PathBuf::from("."),
-    };
+    // A bare file name has the empty parent, against which `join` keeps paths as written
+    // (relative to the working directory, which is then the config's directory).
+    let dir = file.parent().map(Path::to_owned).unwrap_or_default();
     let root = Section {
         table: doc.as_table(),
         line: None,

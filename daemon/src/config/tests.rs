@@ -1023,3 +1023,15 @@ fn unreadable_config_file_is_one_error() {
         .to_string()
         .starts_with("/nonexistent/wgrd.toml: file: cannot read"));
 }
+
+#[test]
+fn docs_full_example_is_valid() {
+    // The first TOML block of docs/config.md is the full example; it must stay loadable.
+    let doc = include_str!("../../../docs/config.md");
+    let start = doc.find("```toml\n").expect("a toml block") + "```toml\n".len();
+    let len = doc[start..].find("```").unwrap();
+    let f = Fixture::new();
+    let c = f.ok(&doc[start..start + len]);
+    assert_eq!((c.tunnels.len(), c.routes.len()), (2, 3));
+    assert!(c.host.is_some_and(|h| h.export_routes));
+}
