@@ -89,7 +89,14 @@ impl<'a> Section<'a> {
                 None => format!("unknown key; known keys here: {}", known.join(", ")),
             };
             let line = cx.line_of(span).or(self.line);
-            cx.err(line, &self.child(key), why);
+            // A quoted key can hold anything, even a pasted secret: name it only if it
+            // looks like a key name.
+            let plausible = key.len() <= 32
+                && key
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            let shown = if plausible { key } else { "(unknown key)" };
+            cx.err(line, &self.child(shown), why);
         }
     }
 

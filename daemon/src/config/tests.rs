@@ -549,6 +549,7 @@ addresses = ["{own}"]
 [[route]]
 prefix = "{own}"
 via = "{own}"
+"{own}" = 1
 "#
     );
     let errors = parse_str(&text, &f.config_path()).unwrap_err();
