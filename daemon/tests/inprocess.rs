@@ -142,7 +142,7 @@ async fn hub_carries_spoke_to_spoke_traffic_and_follows_a_roaming_spoke() {
         cfg.routes = vec![route("10.255.0.0/16", "to-hub")];
         cfg
     };
-    let mut a = Router::start(spoke(a_id, &a_key, "169.254.1.1/31"))
+    let a = Router::start(spoke(a_id, &a_key, "169.254.1.1/31"))
         .await
         .unwrap();
     let c = Router::start(spoke(c_id, &c_key, "169.254.2.1/31"))
@@ -180,7 +180,7 @@ async fn hub_carries_spoke_to_spoke_traffic_and_follows_a_roaming_spoke() {
     // hub must follow it without any configuration change.
     let old_endpoint = hub_tunnel("to-a").endpoint().unwrap();
     a.shutdown().await;
-    let mut a2 = Router::start(spoke(a_id, &a_key, "169.254.1.1/31"))
+    let a2 = Router::start(spoke(a_id, &a_key, "169.254.1.1/31"))
         .await
         .unwrap();
     let new_port = a2.local_ports()[0];
@@ -193,4 +193,70 @@ async fn hub_carries_spoke_to_spoke_traffic_and_follows_a_roaming_spoke() {
     a2.shutdown().await;
     c.shutdown().await;
     hub.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn applying_a_config_changes_only_what_differs() {
+    let (r1_key, r2_key, r3_key) = (
+        PrivateKey::generate(),
+        PrivateKey::generate(),
+        PrivateKey::generate(),
+    );
+    let (r1_id, r2_id) = ([10, 255, 1, 1], [10, 255, 1, 2]);
+    let r2 = Router::start({
+        let mut c = router_config(r2_id, &r2_key);
+        c.tunnels = vec![tunnel("to-r1", &r1_key, None, "169.254.9.1/31")];
+        c.routes = vec![route("10.255.1.1/32", "to-r1")];
+        c
+    })
+    .await
+    .unwrap();
+    let r2_addr: SocketAddr = (Ipv4Addr::LOCALHOST, r2.local_ports()[0]).into();
+    let mut cfg = router_config(r1_id, &r1_key);
+    cfg.tunnels = vec![tunnel("to-r2", &r2_key, Some(r2_addr), "169.254.9.0/31")];
+    cfg.routes = vec![route("10.255.1.2/32", "to-r2")];
+    let r1 = Router::start(cfg.clone()).await.unwrap();
+    let mut local = r1.take_local_packets().unwrap();
+    assert!(ping(&r1, &mut local, r1_id.into(), r2_id.into(), 1)
+        .await
+        .is_some());
+    let before = r1.tunnel("to-r2").await.unwrap();
+    assert!(before.session_up);
+
+    // Add a tunnel and a route, change nothing about to-r2.
+    let mut next = cfg.clone();
+    next.tunnels
+        .push(tunnel("to-r3", &r3_key, None, "169.254.10.0/31"));
+    next.routes.push(route("10.3.0.0/16", "to-r3"));
+    let summary = r1.apply(next.clone()).await.expect("apply succeeds");
+    assert_eq!(summary.tunnels_added, vec!["to-r3".to_string()]);
+    assert!(summary.tunnels_replaced.is_empty() && summary.tunnels_updated.is_empty());
+    let lookup = r1.lookup("10.3.1.1".parse().unwrap()).unwrap();
+    assert_eq!(lookup.next_hop.to_string(), "to-r3");
+
+    // The untouched tunnel kept its session: same handshake count, counters carried on.
+    assert!(ping(&r1, &mut local, r1_id.into(), r2_id.into(), 2)
+        .await
+        .is_some());
+    let after = r1.tunnel("to-r2").await.unwrap();
+    assert_eq!(after.handshakes, before.handshakes);
+    assert!(after.tx_packets > before.tx_packets);
+
+    // A change that needs a restart is refused whole: nothing changes.
+    let mut bad = next.clone();
+    bad.router.listen_port = 1;
+    bad.tunnels.retain(|t| t.name != "to-r3");
+    let errors = r1.apply(bad).await.unwrap_err();
+    assert_eq!(errors[0].field, "router.listen-port");
+    assert!(
+        r1.tunnel("to-r3").await.is_some(),
+        "a refused apply changed nothing"
+    );
+
+    // Removing a tunnel removes its routes.
+    r1.apply(cfg).await.unwrap();
+    assert!(r1.tunnel("to-r3").await.is_none());
+    assert!(r1.lookup("10.3.1.1".parse().unwrap()).is_none());
+    r1.shutdown().await;
+    r2.shutdown().await;
 }

@@ -26,6 +26,9 @@ use std::time::{Duration, Instant};
 /// Large enough for any IP packet plus WireGuard's 32 bytes of overhead.
 const BUFFER_BYTES: usize = 65_536 + 64;
 
+/// Tunnel events buffered for slow watchers before they are told they lagged.
+const EVENT_QUEUE: usize = 1024;
+
 /// How often boringtun's timers are driven.
 const TIMER_TICK: Duration = Duration::from_millis(100);
 
@@ -142,7 +145,32 @@ pub struct PacketPath {
     pub demux: Demuxer,
     pub counters: PathCounters,
     local_tx: tokio::sync::mpsc::Sender<LocalPacket>,
+    events: tokio::sync::broadcast::Sender<TunnelEvent>,
     stopping: AtomicBool,
+}
+
+/// A change of a tunnel's state, noticed by the timer thread.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TunnelEvent {
+    /// A session came up (the first handshake after none, or after expiry).
+    Up { tunnel: String },
+    /// The session expired and no new one replaced it.
+    Down { tunnel: String },
+    /// A handshake completed (initial or rekey).
+    Handshake { tunnel: String },
+    /// The peer's endpoint moved (roaming, or learned for a peer that dials in).
+    EndpointChanged {
+        tunnel: String,
+        endpoint: SocketAddr,
+    },
+}
+
+/// What the timer thread last saw of a tunnel, to turn state into events.
+#[derive(Default, Clone, Copy)]
+struct Seen {
+    up: bool,
+    handshakes: u64,
+    endpoint: Option<SocketAddr>,
 }
 
 impl RouteLookup for Fib {
@@ -170,8 +198,14 @@ impl PacketPath {
             demux,
             counters: PathCounters::default(),
             local_tx,
+            events: tokio::sync::broadcast::channel(EVENT_QUEUE).0,
             stopping: AtomicBool::new(false),
         }
+    }
+
+    /// Tunnel state changes from now on.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<TunnelEvent> {
+        self.events.subscribe()
     }
 
     /// Start the receive threads (one per UDP port, one for the TUN) and the timer thread.
@@ -259,6 +293,7 @@ impl PacketPath {
     fn timer_loop(&self) {
         let mut wire = vec![0u8; BUFFER_BYTES];
         let mut last_reset = Instant::now();
+        let mut seen: HashMap<TunnelId, Seen> = HashMap::new();
         while !self.stopping() {
             std::thread::sleep(TIMER_TICK);
             let tunnels = self.tunnels.load();
@@ -269,12 +304,46 @@ impl PacketPath {
                         tunnel.counters.drop(super::tunnel::TunnelDrop::SendFailed);
                     }
                 });
+                let before = seen.entry(tunnel.id).or_default();
+                let now = self.observe(tunnel, *before);
+                *before = now;
             }
+            seen.retain(|id, _| tunnels.get(*id).is_some());
             if last_reset.elapsed() >= Duration::from_secs(1) {
                 self.demux.reset_rate_limiter();
                 last_reset = Instant::now();
             }
         }
+    }
+
+    /// Compare a tunnel with what was seen last tick and announce the differences.
+    fn observe(&self, tunnel: &Tunnel, before: Seen) -> Seen {
+        let status = tunnel.status();
+        let now = Seen {
+            up: status.session_up,
+            handshakes: tunnel.counters.handshakes.load(Ordering::Relaxed),
+            endpoint: status.endpoint,
+        };
+        let name = || tunnel.name.clone();
+        // Nobody listening is fine: events are for whoever watches.
+        if now.endpoint != before.endpoint {
+            if let Some(endpoint) = now.endpoint {
+                let _ = self.events.send(TunnelEvent::EndpointChanged {
+                    tunnel: name(),
+                    endpoint,
+                });
+            }
+        }
+        if now.handshakes > before.handshakes {
+            let _ = self.events.send(TunnelEvent::Handshake { tunnel: name() });
+        }
+        if now.up && !before.up {
+            let _ = self.events.send(TunnelEvent::Up { tunnel: name() });
+        }
+        if !now.up && before.up {
+            let _ = self.events.send(TunnelEvent::Down { tunnel: name() });
+        }
+        now
     }
 
     /// A datagram arrived on UDP port `index`.
@@ -317,7 +386,7 @@ impl PacketPath {
     fn route(&self, ingress: Ingress, packet: &mut [u8], s: &mut Scratch) {
         let tunnels = self.tunnels.load();
         let mtu = |egress: Egress| match egress {
-            Egress::Tunnel(id) => tunnels.get(id).map(|t| t.mtu).unwrap_or(0),
+            Egress::Tunnel(id) => tunnels.get(id).map(|t| t.mtu()).unwrap_or(0),
             _ => u16::MAX,
         };
         match self

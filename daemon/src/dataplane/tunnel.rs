@@ -11,7 +11,7 @@ use boringtun::noise::errors::WireGuardError;
 use boringtun::noise::rate_limiter::RateLimiter;
 use boringtun::noise::{Tunn, TunnResult};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -42,10 +42,10 @@ impl TunnelDrop {
 
     pub fn name(self) -> &'static str {
         match self {
-            TunnelDrop::NoEndpoint => "no-endpoint",
-            TunnelDrop::BadDatagram => "bad-datagram",
-            TunnelDrop::BadInnerPacket => "bad-inner-packet",
-            TunnelDrop::SendFailed => "send-failed",
+            TunnelDrop::NoEndpoint => "no_endpoint",
+            TunnelDrop::BadDatagram => "bad_datagram",
+            TunnelDrop::BadInnerPacket => "bad_inner_packet",
+            TunnelDrop::SendFailed => "send_failed",
         }
     }
 }
@@ -104,7 +104,7 @@ pub struct Tunnel {
     pub id: TunnelId,
     pub name: String,
     pub peer_public_key: PublicKey,
-    pub mtu: u16,
+    mtu: AtomicU16,
     /// Index of the UDP socket this tunnel sends from (see `udp::Sockets`).
     pub socket: usize,
     pub counters: TunnelCounters,
@@ -141,7 +141,7 @@ impl Tunnel {
             id: p.id,
             name: p.name,
             peer_public_key: p.peer_public_key,
-            mtu: p.mtu,
+            mtu: AtomicU16::new(p.mtu),
             socket: p.socket,
             counters: TunnelCounters::default(),
             session: Mutex::new(Session {
@@ -161,6 +161,20 @@ impl Tunnel {
 
     pub fn endpoint(&self) -> Option<SocketAddr> {
         self.lock().endpoint
+    }
+
+    /// The IP MTU of the tunnel (what fits in one datagram after WireGuard's overhead).
+    pub fn mtu(&self) -> u16 {
+        self.mtu.load(Ordering::Relaxed)
+    }
+
+    /// Change what can change without a new session: MTU and configured endpoint. A new
+    /// configured endpoint takes effect at once (the peer may still roam away from it).
+    pub fn reconfigure(&self, mtu: u16, endpoint: Option<SocketAddr>) {
+        self.mtu.store(mtu, Ordering::Relaxed);
+        if let Some(endpoint) = endpoint {
+            self.lock().endpoint = Some(canonical(endpoint));
+        }
     }
 
     /// Encrypt an IP packet (or start a handshake and queue it). Calls `send` with each

@@ -127,10 +127,10 @@ impl DemuxDrop {
 
     pub fn name(self) -> &'static str {
         match self {
-            DemuxDrop::Malformed => "malformed-datagram",
-            DemuxDrop::BadMac => "bad-mac",
-            DemuxDrop::UnderLoad => "handshake-under-load",
-            DemuxDrop::UnknownPeer => "unknown-peer",
+            DemuxDrop::Malformed => "malformed_datagram",
+            DemuxDrop::BadMac => "bad_mac",
+            DemuxDrop::UnderLoad => "handshake_under_load",
+            DemuxDrop::UnknownPeer => "unknown_peer",
         }
     }
 }

@@ -1,0 +1,124 @@
+//! Pure functions from a [`Config`] to what the planes are made of: the connected and
+//! static route candidates and the router's own addresses. No I/O, so they are tested
+//! directly and reused unchanged when a new config is applied.
+
+use crate::config::{Config, RouteVia};
+use crate::dataplane::forward::LocalAddresses;
+use crate::dataplane::path::TunnelTable;
+use crate::dataplane::{Ingress, NextHop};
+use crate::routing::rib::{Candidate, RouteSource};
+use ipnetwork::IpNetwork;
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+/// The router's own addresses: the router id and its tunnel addresses. Host addresses
+/// belong to the kernel (the host answers them itself), so they are not here.
+pub fn local_addresses(config: &Config, tunnels: &TunnelTable) -> LocalAddresses {
+    let mut local = LocalAddresses::new([]).with_router_id(config.router.router_id);
+    for t in &config.tunnels {
+        let Some(tunnel) = tunnels.by_name(&t.name) else {
+            continue;
+        };
+        for net in &t.addresses {
+            local = local.with_interface(Ingress::Tunnel(tunnel.id), net.ip());
+        }
+    }
+    local
+}
+
+pub fn host_prefix(ip: IpAddr) -> IpNetwork {
+    let len = if ip.is_ipv4() { 32 } else { 128 };
+    IpNetwork::new(ip, len).expect("full-length prefix is valid")
+}
+
+fn subnet(net: &IpNetwork) -> IpNetwork {
+    IpNetwork::new(net.network(), net.prefix()).expect("valid prefix")
+}
+
+/// True when `prefix` is exactly one of the host TUN's own addresses (those stay with the
+/// kernel and are never exported back to it).
+pub fn is_host_address(config: &Config, prefix: &IpNetwork) -> bool {
+    config
+        .host
+        .as_ref()
+        .is_some_and(|h| h.addresses.iter().any(|a| host_prefix(a.ip()) == *prefix))
+}
+
+/// Connected routes: each tunnel's subnets via that tunnel, each host subnet via the host,
+/// and every address of the router's own as a local /32 or /128.
+pub fn connected_routes(config: &Config, tunnels: &TunnelTable) -> Vec<Candidate> {
+    let mut routes = vec![candidate(
+        host_prefix(IpAddr::V4(config.router.router_id)),
+        RouteSource::Connected,
+        NextHop::Local,
+    )];
+    for t in &config.tunnels {
+        let Some(tunnel) = tunnels.by_name(&t.name) else {
+            continue;
+        };
+        for net in &t.addresses {
+            routes.push(candidate(
+                subnet(net),
+                RouteSource::Connected,
+                NextHop::Tunnel(tunnel.id),
+            ));
+            routes.push(candidate(
+                host_prefix(net.ip()),
+                RouteSource::Connected,
+                NextHop::Local,
+            ));
+        }
+    }
+    if let Some(h) = &config.host {
+        for net in &h.addresses {
+            routes.push(candidate(
+                subnet(net),
+                RouteSource::Connected,
+                NextHop::Host,
+            ));
+        }
+    }
+    dedup_by_prefix(routes)
+}
+
+pub fn static_routes(config: &Config, tunnels: &TunnelTable) -> Vec<Candidate> {
+    let routes = config
+        .routes
+        .iter()
+        .filter_map(|r| {
+            let hop = match &r.via {
+                RouteVia::Host => NextHop::Host,
+                RouteVia::Blackhole => NextHop::Blackhole,
+                RouteVia::Tunnel(name) => NextHop::Tunnel(tunnels.by_name(name)?.id),
+            };
+            Some(candidate(r.prefix, RouteSource::Static, hop))
+        })
+        .collect();
+    dedup_by_prefix(routes)
+}
+
+/// A /32 tunnel address is both its own subnet and a local address; the local one wins.
+fn dedup_by_prefix(routes: Vec<Candidate>) -> Vec<Candidate> {
+    let mut seen: HashMap<IpNetwork, usize> = HashMap::new();
+    let mut out: Vec<Candidate> = Vec::new();
+    for r in routes {
+        match seen.get(&r.prefix) {
+            Some(&i) if r.next_hop == NextHop::Local => out[i] = r,
+            Some(_) => {}
+            None => {
+                seen.insert(r.prefix, out.len());
+                out.push(r);
+            }
+        }
+    }
+    out
+}
+
+fn candidate(prefix: IpNetwork, source: RouteSource, next_hop: NextHop) -> Candidate {
+    Candidate {
+        prefix,
+        source,
+        next_hop,
+        metric: 0,
+    }
+}
