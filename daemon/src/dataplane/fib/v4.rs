@@ -105,18 +105,20 @@ impl V4Table {
     /// longest match.
     pub(super) fn insert(&mut self, addr: u32, len: u8, e: Entry) {
         if len <= 24 {
-            self.for_range(addr, len, |page, j| {
-                let d = page.direct[j];
-                if d & CHUNK != 0 {
-                    if let Some(c) = page.chunks.get_mut((d & !CHUNK) as usize) {
-                        for s in c.iter_mut() {
-                            if overrides(*s, len) {
-                                *s = e;
+            self.for_range(addr, len, |page, range| {
+                let Page { direct, chunks, .. } = page;
+                for d in &mut direct[range] {
+                    if *d & CHUNK != 0 {
+                        if let Some(c) = chunks.get_mut((*d & !CHUNK) as usize) {
+                            for s in c.iter_mut() {
+                                if overrides(*s, len) {
+                                    *s = e;
+                                }
                             }
                         }
+                    } else if overrides(*d, len) {
+                        *d = e;
                     }
-                } else if overrides(d, len) {
-                    page.direct[j] = e;
                 }
             });
         } else {
@@ -144,18 +146,20 @@ impl V4Table {
     pub(super) fn remove(&mut self, addr: u32, len: u8, repl: Entry) {
         let was = |s: Entry| s != 0 && entry_len(s) == len;
         if len <= 24 {
-            self.for_range(addr, len, |page, j| {
-                let d = page.direct[j];
-                if d & CHUNK != 0 {
-                    if let Some(c) = page.chunks.get_mut((d & !CHUNK) as usize) {
-                        for s in c.iter_mut() {
-                            if was(*s) {
-                                *s = repl;
+            self.for_range(addr, len, |page, range| {
+                let Page { direct, chunks, .. } = page;
+                for d in &mut direct[range] {
+                    if *d & CHUNK != 0 {
+                        if let Some(c) = chunks.get_mut((*d & !CHUNK) as usize) {
+                            for s in c.iter_mut() {
+                                if was(*s) {
+                                    *s = repl;
+                                }
                             }
                         }
+                    } else if was(*d) {
+                        *d = repl;
                     }
-                } else if was(d) {
-                    page.direct[j] = repl;
                 }
             });
         } else {
@@ -185,20 +189,25 @@ impl V4Table {
         }
     }
 
-    /// Calls `f(page, direct_index)` for every direct entry covered by `addr/len`
-    /// (`len <= 24`), copying each touched page once.
-    fn for_range(&mut self, addr: u32, len: u8, mut f: impl FnMut(&mut Page, usize)) {
+    /// Calls `f(page, direct_range)` for every page holding direct entries covered by
+    /// `addr/len` (`len <= 24`), copying each touched page once.
+    fn for_range(
+        &mut self,
+        addr: u32,
+        len: u8,
+        mut f: impl FnMut(&mut Page, std::ops::Range<usize>),
+    ) {
         let first = (addr >> 8) as usize; // index in the 2^24 first level
-        let count = 1usize << (24 - len);
+        let end = first + (1usize << (24 - len));
         let mut i = first;
-        while i < first + count {
+        while i < end {
             let page_no = i >> 16;
-            let end = (first + count).min((page_no + 1) << 16);
-            let page = Arc::make_mut(&mut self.pages[page_no]);
-            for k in i..end {
-                f(page, k & 0xffff);
-            }
-            i = end;
+            let stop = end.min((page_no + 1) << 16);
+            f(
+                Arc::make_mut(&mut self.pages[page_no]),
+                (i & 0xffff)..((stop - 1) & 0xffff) + 1,
+            );
+            i = stop;
         }
     }
 }
