@@ -24,6 +24,7 @@ fn router_config(id: [u8; 4], key: &PrivateKey) -> Config {
         host: None,
         tunnels: vec![],
         routes: vec![],
+        control: Default::default(),
     }
 }
 

@@ -66,7 +66,7 @@ impl fmt::Display for ConfigErrors {
 
 impl std::error::Error for ConfigErrors {}
 
-const TOP_KEYS: &[&str] = &["router", "host", "tunnel", "route"];
+const TOP_KEYS: &[&str] = &["router", "host", "tunnel", "route", "control"];
 const ROUTER_KEYS: &[&str] = &[
     "router-id",
     "private-key",
@@ -87,6 +87,15 @@ const TUNNEL_KEYS: &[&str] = &[
     "listen-port",
 ];
 const ROUTE_KEYS: &[&str] = &["prefix", "via"];
+const CONTROL_KEYS: &[&str] = &[
+    "socket",
+    "listen",
+    "tls-cert",
+    "tls-key",
+    "tls-client-ca",
+    "plaintext",
+    "persist",
+];
 
 /// Smallest MTU of a link that carries IPv4 only: every IPv4 host must accept 576 bytes.
 pub const MIN_MTU_V4: u16 = 576;
@@ -150,6 +159,10 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Config, ConfigErrors> {
         }
     }
     facts.check_routes(&mut cx);
+    let control = match root.get(&cx, "control") {
+        Some(f) => table_of(&mut cx, &f, "[control]").and_then(|s| control(&mut cx, &s, &dir)),
+        None => Some(ControlConfig::default()),
+    };
 
     if !cx.errors.is_empty() {
         // File order; errors without a line (a missing section) first.
@@ -157,11 +170,12 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Config, ConfigErrors> {
         return Err(ConfigErrors(cx.errors));
     }
     // With no error recorded every part parsed; a `None` here would be a bug in this file.
-    let (Some(router), Some(host), Some(tunnels), Some(routes)) = (
+    let (Some(router), Some(host), Some(tunnels), Some(routes), Some(control)) = (
         router,
         host,
         tunnels.into_iter().collect::<Option<Vec<_>>>(),
         routes.into_iter().collect::<Option<Vec<_>>>(),
+        control,
     ) else {
         cx.err(
             None,
@@ -175,6 +189,7 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Config, ConfigErrors> {
         host,
         tunnels,
         routes,
+        control,
     })
 }
 
@@ -898,4 +913,104 @@ impl Facts {
             }
         }
     }
+}
+
+/// `[control]`: the API's Unix socket, optional TCP listener (TLS with client
+/// certificates, or plaintext on loopback only), and `persist`.
+fn control(cx: &mut Cx, s: &Section, dir: &Path) -> Option<ControlConfig> {
+    s.check_keys(cx, CONTROL_KEYS);
+    let mut ok = true;
+    let mut path_of = |cx: &mut Cx, key: &str| -> Option<PathBuf> {
+        let f = s.get(cx, key)?;
+        match f.str(cx) {
+            Some("") => {
+                cx.err(f.line, &f.path, "empty path");
+                ok = false;
+                None
+            }
+            Some(text) => Some(resolve(dir, text)),
+            None => {
+                ok = false;
+                None
+            }
+        }
+    };
+    let socket = path_of(cx, "socket").unwrap_or_else(|| DEFAULT_CONTROL_SOCKET.into());
+    let cert = path_of(cx, "tls-cert");
+    let key = path_of(cx, "tls-key");
+    let client_ca = path_of(cx, "tls-client-ca");
+    let flag = |cx: &mut Cx, key: &str| match s.get(cx, key) {
+        Some(f) => f.bool(cx),
+        None => Some(false),
+    };
+    let (plaintext, persist) = (flag(cx, "plaintext"), flag(cx, "persist"));
+    let listen_f = s.get(cx, "listen");
+    let listen = match &listen_f {
+        Some(f) => match f.str(cx).map(str::parse::<SocketAddr>) {
+            Some(Ok(a)) => Some(Some(a)),
+            Some(Err(_)) => {
+                cx.err(
+                    f.line,
+                    &f.path,
+                    "expected IP:port, like 127.0.0.1:9771 or [::1]:9771",
+                );
+                None
+            }
+            None => None,
+        },
+        None => Some(None),
+    };
+    let tls = match (cert, key, client_ca) {
+        (None, None, None) => None,
+        (Some(cert), Some(key), Some(client_ca)) => Some(ControlTls {
+            cert,
+            key,
+            client_ca,
+        }),
+        _ => {
+            cx.err(
+                s.line,
+                &s.child("tls-cert"),
+                "TLS needs all three of tls-cert, tls-key and tls-client-ca",
+            );
+            ok = false;
+            None
+        }
+    };
+    if let (Some(Some(addr)), Some(f)) = (listen, &listen_f) {
+        if plaintext == Some(true) {
+            if tls.is_some() {
+                cx.err(
+                    f.line,
+                    &f.path,
+                    "set either plaintext = true or tls-*, not both",
+                );
+                ok = false;
+            } else if !addr.ip().is_loopback() {
+                cx.err(
+                    f.line,
+                    &f.path,
+                    "plaintext is allowed on a loopback address only; use tls-cert, tls-key and tls-client-ca",
+                );
+                ok = false;
+            }
+        } else if tls.is_none() && ok {
+            cx.err(
+                f.line,
+                &f.path,
+                "a TCP listener needs tls-cert, tls-key and tls-client-ca (or plaintext = true on loopback)",
+            );
+            ok = false;
+        }
+    }
+    if !ok {
+        return None;
+    }
+    Some(ControlConfig {
+        socket,
+        listen: listen?,
+        tls,
+        plaintext: plaintext?,
+        persist: persist?,
+    })
 }

@@ -10,6 +10,7 @@ pub const DEFAULT_LISTEN_PORT: u16 = 51820;
 pub const DEFAULT_TUNNEL_MTU: u16 = 1420;
 pub const DEFAULT_HOST_MTU: u16 = 1420;
 pub const DEFAULT_HOST_INTERFACE: &str = "wgrd0";
+pub const DEFAULT_CONTROL_SOCKET: &str = "/run/wgrd/wgrd.sock";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -17,6 +18,8 @@ pub struct Config {
     pub host: Option<HostConfig>,
     pub tunnels: Vec<TunnelConfig>,
     pub routes: Vec<StaticRoute>,
+    /// The gRPC API's listeners and persistence (`[control]`).
+    pub control: ControlConfig,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -74,6 +77,42 @@ pub enum RouteVia {
     Host,
     /// Drop silently.
     Blackhole,
+}
+
+/// `[control]`: where the gRPC API listens, and whether API changes are saved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControlConfig {
+    /// The Unix socket (mode 0660).
+    pub socket: PathBuf,
+    /// Optional TCP listener.
+    pub listen: Option<SocketAddr>,
+    /// TLS for the TCP listener; required unless `plaintext` (loopback only).
+    pub tls: Option<ControlTls>,
+    /// Plaintext TCP, allowed only on a loopback `listen` address.
+    pub plaintext: bool,
+    /// Save the config file after every successful change over the API.
+    pub persist: bool,
+}
+
+/// Files of the TCP listener's TLS: server certificate chain and key, and the CA that
+/// client certificates must chain to (clients without one are refused).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControlTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub client_ca: PathBuf,
+}
+
+impl Default for ControlConfig {
+    fn default() -> Self {
+        ControlConfig {
+            socket: PathBuf::from(DEFAULT_CONTROL_SOCKET),
+            listen: None,
+            tls: None,
+            plaintext: false,
+            persist: false,
+        }
+    }
 }
 
 impl Config {

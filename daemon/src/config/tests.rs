@@ -211,6 +211,7 @@ via = "blackhole"
                 via: RouteVia::Blackhole,
             },
         ],
+        control: ControlConfig::default(),
     };
     assert_eq!(config, expected);
 }
@@ -1035,4 +1036,53 @@ fn docs_full_example_is_valid() {
     let c = f.ok(&doc[start..start + len]);
     assert_eq!((c.tunnels.len(), c.routes.len()), (2, 3));
     assert!(c.host.is_some_and(|h| h.export_routes));
+}
+
+#[test]
+fn control_defaults_and_paths() {
+    let f = Fixture::new();
+    let c = f.ok(ROUTER);
+    assert_eq!(c.control, ControlConfig::default());
+    let c = f.ok(&format!(
+        "{ROUTER}[control]\nsocket = \"wgrd.sock\"\npersist = true\n\
+         listen = \"127.0.0.1:9771\"\nplaintext = true\n"
+    ));
+    assert_eq!(c.control.socket, f.dir.path().join("wgrd.sock"));
+    assert!(c.control.persist && c.control.plaintext);
+    assert_eq!(c.control.listen, Some("127.0.0.1:9771".parse().unwrap()));
+    let c = f.ok(&format!(
+        "{ROUTER}[control]\nlisten = \"[::]:9771\"\ntls-cert = \"c.pem\"\n\
+         tls-key = \"k.pem\"\ntls-client-ca = \"/etc/ca.pem\"\n"
+    ));
+    let tls = c.control.tls.unwrap();
+    assert_eq!(tls.cert, f.dir.path().join("c.pem"));
+    assert_eq!(tls.client_ca, PathBuf::from("/etc/ca.pem"));
+}
+
+#[test]
+fn control_tcp_needs_tls_or_loopback_plaintext() {
+    let f = Fixture::new();
+    let e = f.only_error(
+        &format!("{ROUTER}[control]\nlisten = \"0.0.0.0:9771\"\nplaintext = true\n"),
+        "control.listen",
+        5,
+    );
+    assert!(e.why.contains("loopback"), "{e}");
+    let e = f.only_error(
+        &format!("{ROUTER}[control]\nlisten = \"127.0.0.1:9771\"\n"),
+        "control.listen",
+        5,
+    );
+    assert!(e.why.contains("tls-cert"), "{e}");
+    let e = f.only_error(
+        &format!("{ROUTER}[control]\ntls-cert = \"c.pem\"\n"),
+        "control.tls-cert",
+        4,
+    );
+    assert!(e.why.contains("all three"), "{e}");
+    f.only_error(
+        &format!("{ROUTER}[control]\nlisten = \"nowhere\"\n"),
+        "control.listen",
+        5,
+    );
 }
