@@ -2,12 +2,14 @@
 //!
 //! - [`model`]: plain structs, already validated; nothing else in the daemon parses text.
 //! - [`load`]: TOML text -> model, with every problem reported as `FILE:LINE: field: why`.
+//! - [`save`]: model -> TOML, written back atomically (comments kept), or redacted for display.
 //!
 //! This room owns no sockets and no state; the router builds the planes from a [`Config`].
 
 mod keyfile;
 pub mod load;
 pub mod model;
+pub mod save;
 mod source;
 mod suggest;
 #[cfg(test)]
