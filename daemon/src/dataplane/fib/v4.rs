@@ -1,14 +1,19 @@
-//! The IPv4 lookup table: DIR-24-8 split into 256 copy-on-write pages.
+//! The IPv4 lookup table: DIR-24-8 split into 32 copy-on-write pages of 2 MiB.
 //!
 //! Owns the table layout and the in-place update rules; the set of prefixes and the choice
 //! of what to restore on removal belong to the writer in `mod.rs`.
 //!
-//! Page `a >> 24` holds a 65536-entry direct array indexed by the next 16 bits (so the
+//! Page `a >> 27` holds a 2^19-entry direct array indexed by the next 19 bits (so the
 //! pages together are the classic 2^24-entry first level) and the 256-entry chunks for
 //! the /24s that contain a longer prefix. A lookup is one load from the (always cached)
 //! page array, one from the direct array and, for the rare /25-/32, one from a chunk.
 //! Pages are shared between snapshots by `Arc`; a batch copies only the pages it touches.
+//!
+//! A direct array is exactly one 2 MiB huge page (aligned, and advised as such on Linux):
+//! random destinations touch the whole 64 MiB first level, and with 4 KiB pages nearly
+//! every lookup would also miss the TLB.
 
+use std::mem::MaybeUninit;
 use std::sync::Arc;
 
 use super::nexthop::{entry_len, overrides, Entry};
@@ -17,18 +22,52 @@ use super::nexthop::{entry_len, overrides, Entry};
 /// its page. Route entries never have it: their length field is at most 32.
 const CHUNK: u32 = 1 << 31;
 
-const DIRECT: usize = 1 << 16;
+/// Bits of the 24-bit first-level index taken by the direct array of one page.
+const DIRECT_BITS: u32 = 19;
+const DIRECT: usize = 1 << DIRECT_BITS;
+const DIRECT_MASK: usize = DIRECT - 1;
+const PAGES: usize = 1 << (24 - DIRECT_BITS);
+const HUGE_PAGE: usize = 2 << 20;
 
-fn boxed_array<T: Copy, const N: usize>(fill: T) -> Box<[T; N]> {
-    match vec![fill; N].into_boxed_slice().try_into() {
-        Ok(b) => b,
-        Err(_) => unreachable!("a vec of N elements converts to [T; N]"),
+/// One page's share of the first level: 2 MiB, aligned to a huge page.
+#[repr(C, align(2097152))]
+struct Direct([Entry; DIRECT]);
+
+const _: () = assert!(std::mem::size_of::<Direct>() == HUGE_PAGE);
+
+impl Direct {
+    /// A heap copy of `from`, or all zeros, built in place (never on the stack) after
+    /// asking for huge pages, so the first touch already faults them in as such.
+    fn alloc(from: Option<&Direct>) -> Box<Direct> {
+        let mut b: Box<MaybeUninit<Direct>> = Box::new_uninit();
+        let p = b.as_mut_ptr();
+        #[cfg(target_os = "linux")]
+        // SAFETY: `p` is the start of a live, 2 MiB-aligned allocation of 2 MiB that we
+        // own; madvise only changes how the kernel backs it. A failure is harmless.
+        unsafe {
+            libc::madvise(p.cast(), HUGE_PAGE, libc::MADV_HUGEPAGE);
+        }
+        // SAFETY: `p` is valid for writes of one `Direct`; an all-zero `[u32; N]` and a
+        // copy of an initialized one are both valid values, so the box is initialized.
+        unsafe {
+            match from {
+                Some(src) => std::ptr::copy_nonoverlapping(src, p, 1),
+                None => std::ptr::write_bytes(p, 0, 1),
+            }
+            b.assume_init()
+        }
+    }
+}
+
+impl std::fmt::Debug for Direct {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Direct(..)")
     }
 }
 
 #[derive(Debug)]
 pub(super) struct Page {
-    direct: Box<[Entry; DIRECT]>,
+    direct: Box<Direct>,
     chunks: Vec<[Entry; 256]>,
     /// Chunk indices that no direct entry refers to, for reuse by this page's next
     /// long prefix. Only the writer's private copy of a page is ever modified, so reuse
@@ -38,11 +77,8 @@ pub(super) struct Page {
 
 impl Clone for Page {
     fn clone(&self) -> Self {
-        // Copy on the heap: a derived clone of a 256 KiB array may go through the stack.
-        let mut direct: Box<[Entry; DIRECT]> = boxed_array(0);
-        direct.copy_from_slice(&self.direct[..]);
         Page {
-            direct,
+            direct: Direct::alloc(Some(&self.direct)),
             chunks: self.chunks.clone(),
             free: self.free.clone(),
         }
@@ -52,7 +88,7 @@ impl Clone for Page {
 impl Page {
     fn empty() -> Page {
         Page {
-            direct: boxed_array(0),
+            direct: Direct::alloc(None),
             chunks: Vec::new(),
             free: Vec::new(),
         }
@@ -74,7 +110,7 @@ impl Page {
 
 #[derive(Clone, Debug)]
 pub(super) struct V4Table {
-    pages: [Arc<Page>; 256],
+    pages: [Arc<Page>; PAGES],
 }
 
 impl V4Table {
@@ -89,8 +125,8 @@ impl V4Table {
     /// The entry of the longest prefix containing `a`, or 0.
     #[inline(always)]
     pub(super) fn lookup(&self, a: u32) -> Entry {
-        let page = &*self.pages[(a >> 24) as usize];
-        let d = page.direct[((a >> 8) & 0xffff) as usize];
+        let page = &*self.pages[(a >> (8 + DIRECT_BITS)) as usize];
+        let d = page.direct.0[(a as usize >> 8) & DIRECT_MASK];
         if d & CHUNK == 0 {
             d
         } else {
@@ -107,7 +143,7 @@ impl V4Table {
         if len <= 24 {
             self.for_range(addr, len, |page, range| {
                 let Page { direct, chunks, .. } = page;
-                for d in &mut direct[range] {
+                for d in &mut direct.0[range] {
                     if *d & CHUNK != 0 {
                         if let Some(c) = chunks.get_mut((*d & !CHUNK) as usize) {
                             for s in c.iter_mut() {
@@ -122,12 +158,12 @@ impl V4Table {
                 }
             });
         } else {
-            let page = Arc::make_mut(&mut self.pages[(addr >> 24) as usize]);
-            let j = ((addr >> 8) & 0xffff) as usize;
-            let mut d = page.direct[j];
+            let page = Arc::make_mut(&mut self.pages[(addr >> (8 + DIRECT_BITS)) as usize]);
+            let j = (addr as usize >> 8) & DIRECT_MASK;
+            let mut d = page.direct.0[j];
             if d & CHUNK == 0 {
                 d = CHUNK | page.alloc_chunk(d);
-                page.direct[j] = d;
+                page.direct.0[j] = d;
             }
             if let Some(c) = page.chunks.get_mut((d & !CHUNK) as usize) {
                 let start = (addr & 0xff) as usize;
@@ -148,7 +184,7 @@ impl V4Table {
         if len <= 24 {
             self.for_range(addr, len, |page, range| {
                 let Page { direct, chunks, .. } = page;
-                for d in &mut direct[range] {
+                for d in &mut direct.0[range] {
                     if *d & CHUNK != 0 {
                         if let Some(c) = chunks.get_mut((*d & !CHUNK) as usize) {
                             for s in c.iter_mut() {
@@ -163,9 +199,9 @@ impl V4Table {
                 }
             });
         } else {
-            let page = Arc::make_mut(&mut self.pages[(addr >> 24) as usize]);
-            let j = ((addr >> 8) & 0xffff) as usize;
-            let d = page.direct[j];
+            let page = Arc::make_mut(&mut self.pages[(addr >> (8 + DIRECT_BITS)) as usize]);
+            let j = (addr as usize >> 8) & DIRECT_MASK;
+            let d = page.direct.0[j];
             if d & CHUNK == 0 {
                 return;
             }
@@ -183,7 +219,7 @@ impl V4Table {
             // No prefix longer than /24 left in this /24: every slot now holds the same
             // covering route, so the direct entry can hold it and the chunk is freed.
             if c.iter().all(|&s| s == 0 || entry_len(s) <= 24) {
-                page.direct[j] = c[0];
+                page.direct.0[j] = c[0];
                 page.free.push(ci);
             }
         }
@@ -201,11 +237,11 @@ impl V4Table {
         let end = first + (1usize << (24 - len));
         let mut i = first;
         while i < end {
-            let page_no = i >> 16;
-            let stop = end.min((page_no + 1) << 16);
+            let page_no = i >> DIRECT_BITS;
+            let stop = end.min((page_no + 1) << DIRECT_BITS);
             f(
                 Arc::make_mut(&mut self.pages[page_no]),
-                (i & 0xffff)..((stop - 1) & 0xffff) + 1,
+                (i & DIRECT_MASK)..((stop - 1) & DIRECT_MASK) + 1,
             );
             i = stop;
         }
