@@ -12,7 +12,8 @@
 //! docs/fib.md.
 //!
 //! - [`v4`]: DIR-24-8 in copy-on-write pages;
-//! - [`v6`]: a /16 direct root plus poptrie-style subtrees;
+//! - [`v6`]: a /16 direct root plus poptrie-style tries (and a /32 direct level for
+//!   crowded /16s);
 //! - [`nexthop`]: next-hop interning and the table entry encoding.
 
 mod nexthop;
@@ -21,7 +22,7 @@ mod tests;
 mod v4;
 mod v6;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, Mutex};
@@ -31,7 +32,7 @@ use ipnetwork::{IpNetwork, Ipv4Network, Ipv6Network};
 
 use self::nexthop::{entry, entry_len, entry_nh, normalize, Entry, Interner, Slot};
 use self::v4::V4Table;
-use self::v6::{Item, V6Table};
+use self::v6::{Routes, V6Table};
 use crate::dataplane::{Egress, NextHop};
 
 /// One change to the FIB. Prefixes need not be normalized: host bits are cleared.
@@ -145,7 +146,9 @@ fn mask6(len: u8) -> u128 {
 #[derive(Default)]
 struct Writer {
     v4: BTreeMap<(u32, u8), u32>,
-    v6: BTreeMap<(u128, u8), u32>,
+    v6: Routes,
+    /// Per /16: how many v6 routes longer than /16 it holds (picks its layout).
+    long6: HashMap<usize, usize>,
     nh: Interner,
 }
 
@@ -258,8 +261,8 @@ impl Fib {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let w = &mut *w;
         let mut snap = FibSnapshot::clone(&self.current.load());
-        // v6 subtrees are rebuilt once per batch, after all changes are recorded.
-        let mut dirty6: BTreeSet<usize> = BTreeSet::new();
+        // v6 routes longer than /16 are applied per /16 once the batch is recorded.
+        let mut changed6: BTreeMap<usize, Vec<(u128, u8)>> = BTreeMap::new();
 
         for change in batch {
             match change {
@@ -273,11 +276,16 @@ impl Fib {
                 FibChange::Upsert(IpNetwork::V6(n), nh) => {
                     let (addr, len) = (n.network().to_bits(), n.prefix());
                     let nh = normalize(nh);
+                    let new = !w.v6.contains_key(&(addr, len));
                     if let Some(i) = Writer::upsert(&mut w.v6, &mut w.nh, (addr, len), &nh) {
                         if len <= 16 {
                             snap.v6.insert_short(addr, len, entry(len, i));
                         } else {
-                            dirty6.insert((addr >> 112) as usize);
+                            let slot = (addr >> 112) as usize;
+                            if new {
+                                *w.long6.entry(slot).or_default() += 1;
+                            }
+                            changed6.entry(slot).or_default().push((addr, len));
                         }
                     }
                 }
@@ -297,26 +305,23 @@ impl Fib {
                             let repl = w.cover_v6(addr, len);
                             snap.v6.remove_short(addr, len, repl);
                         } else {
-                            dirty6.insert((addr >> 112) as usize);
+                            let slot = (addr >> 112) as usize;
+                            if let Some(n) = w.long6.get_mut(&slot) {
+                                *n = n.saturating_sub(1);
+                            }
+                            changed6.entry(slot).or_default().push((addr, len));
                         }
                     }
                 }
             }
         }
 
-        for slot in dirty6 {
-            let lo = (slot as u128) << 112;
-            let hi = lo | (u128::MAX >> 16);
-            let items: Vec<Item> =
-                w.v6.range((lo, 17)..=(hi, u8::MAX))
-                    .filter(|(&(_, len), _)| len > 16)
-                    .map(|(&(addr, len), &i)| Item {
-                        addr,
-                        len,
-                        e: entry(len, i),
-                    })
-                    .collect();
-            snap.v6.rebuild(slot, &items);
+        for (slot, changed) in changed6 {
+            let long = w.long6.get(&slot).copied().unwrap_or(0);
+            if long == 0 {
+                w.long6.remove(&slot);
+            }
+            snap.v6.refresh(slot, &changed, long, &w.v6);
         }
         if w.nh.dirty {
             snap.nh = Arc::from(w.nh.publish());
@@ -341,7 +346,7 @@ impl Fib {
         });
         let mut all: Vec<_> = v4.chain(v6).collect();
         // Already in (address, length) order per family; keep the promise explicit.
-        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all.sort_by_key(|e| e.0);
         all
     }
 

@@ -241,6 +241,7 @@ fn random_v4_matches_brute_force() {
 
 #[test]
 fn random_v6_matches_brute_force() {
+    let mut wide_seen = false;
     for seed in 0..6u64 {
         let mut rng = StdRng::seed_from_u64(100 + seed);
         let bases: Vec<u128> = (0..3).map(|_| rng.gen()).collect();
@@ -274,6 +275,7 @@ fn random_v6_matches_brute_force() {
                 }
             }
             fib.apply(batch);
+            wide_seen |= fib.snapshot().v6.wide_count() > 0;
             assert_eq!(fib.len(), reference.len());
             let mut probes: Vec<u128> = (0..300).map(|_| clustered_v6(&mut rng, &bases)).collect();
             probes.extend((0..50).map(|_| rng.gen::<u128>()));
@@ -294,6 +296,7 @@ fn random_v6_matches_brute_force() {
             }
         }
     }
+    assert!(wide_seen, "the wide /16 layout was never used");
 }
 
 #[test]
