@@ -6,9 +6,11 @@
 //! - [`wire`]: typed views over IP/ICMP bytes used by the packet path;
 //! - [`dataplane`]: tunnels, UDP, the FIB, the per-packet forwarding decision, the host TUN;
 //! - [`routing`]: the RIB that feeds the FIB;
-//! - [`router`]: the wiring that builds all of the above from a config and runs it.
+//! - [`router`]: the wiring that builds all of the above from a config and runs it;
+//! - [`control`]: the gRPC API over the router.
 
 pub mod config;
+pub mod control;
 pub mod dataplane;
 pub mod keys;
 pub mod router;

@@ -1,6 +1,7 @@
 //! `wgrd`: the router daemon and its offline helpers.
 //!
-//! - `wgrd run -c FILE`: run the router until SIGTERM or SIGINT.
+//! - `wgrd run -c FILE`: run the router and its gRPC API (`[control]`) until SIGTERM or
+//!   SIGINT.
 //! - `wgrd check -c FILE`: validate a config and print every problem.
 //! - `wgrd genkey` / `wgrd pubkey` / `wgrd genpsk`: key helpers compatible with `wg`.
 //!
@@ -162,15 +163,44 @@ fn run(path: &Path, log_level: &str) -> anyhow::Result<ExitCode> {
         // (the default action would kill the process without cleaning up).
         let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
         let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
-        let router = wgrd::router::Router::start(config)
-            .await
-            .context("starting the router")?;
+        let control_settings = config.control.clone();
+        let router = std::sync::Arc::new(
+            wgrd::router::Router::start(config)
+                .await
+                .context("starting the router")?,
+        );
+        let control = std::sync::Arc::new(wgrd::control::Control::new(
+            std::sync::Arc::clone(&router),
+            Some(std::path::absolute(path).unwrap_or_else(|_| path.to_owned())),
+        ));
+        // A socket the config names must work. The default one may be taken by another
+        // wgrd on the same machine (network-namespace labs) or be out of reach of a user
+        // without root: the router then runs without its API rather than not at all.
+        let default_only = control_settings.socket == Path::new(config::DEFAULT_CONTROL_SOCKET)
+            && control_settings.listen.is_none();
+        let api = match wgrd::control::ControlServer::start(control, &control_settings).await {
+            Ok(api) => Some(api),
+            Err(e) if default_only => {
+                tracing::error!(
+                    error = %e,
+                    "the API is not available; set [control] socket to a path of this wgrd's own"
+                );
+                None
+            }
+            Err(e) => {
+                router.shutdown().await;
+                return Err(anyhow::Error::new(e).context("starting the API"));
+            }
+        };
         tracing::info!(config = %path.display(), "wgrd running");
         let which = tokio::select! {
             _ = term.recv() => "SIGTERM",
             _ = int.recv() => "SIGINT",
         };
         tracing::info!(signal = which, "shutting down");
+        if let Some(api) = api {
+            api.shutdown().await;
+        }
         router.shutdown().await;
         tracing::info!("stopped");
         anyhow::Ok(())
