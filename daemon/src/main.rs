@@ -148,6 +148,9 @@ fn genpsk() -> anyhow::Result<ExitCode> {
 }
 
 fn run(path: &Path, log_level: &str) -> anyhow::Result<ExitCode> {
+    // Absolute, so that paths in the config (resolved against its directory) and in API
+    // input later resolve the same way whatever the working directory.
+    let path = &std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
     let Some(config) = load(path) else {
         return Ok(ExitCode::FAILURE);
     };
@@ -171,7 +174,7 @@ fn run(path: &Path, log_level: &str) -> anyhow::Result<ExitCode> {
         );
         let control = std::sync::Arc::new(wgrd::control::Control::new(
             std::sync::Arc::clone(&router),
-            Some(std::path::absolute(path).unwrap_or_else(|_| path.to_owned())),
+            Some(path.to_owned()),
         ));
         // A socket the config names must work. The default one may be taken by another
         // wgrd on the same machine (network-namespace labs) or be out of reach of a user
