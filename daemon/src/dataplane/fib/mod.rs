@@ -4,8 +4,8 @@
 //! Owns the lookup tables and the FIB's own copy of its prefixes. Does not decide which
 //! route is best (that is `routing::rib`) nor what to do with a packet (`forward`).
 //!
-//! Readers load an immutable [`FibSnapshot`] through `arc-swap` and never wait for a
-//! writer. A writer (serialized by a mutex that readers never touch) applies a whole batch
+//! Readers load an immutable [`FibSnapshot`] through `arc-swap` (cached per thread and
+//! revalidated with one atomic load) and never wait for a writer. A writer (serialized by a mutex that readers never touch) applies a whole batch
 //! to a private copy of the pages it changes and publishes the new snapshot with one
 //! atomic store, so a reader sees either all of a batch or none of it, and traffic to
 //! prefixes a batch does not touch is answered throughout. Layout and numbers:
@@ -22,9 +22,11 @@ mod tests;
 mod v4;
 mod v6;
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
@@ -201,8 +203,29 @@ impl Writer {
 /// The forwarding table. `Send + Sync`; share it with `Arc`.
 pub struct Fib {
     current: ArcSwap<FibSnapshot>,
+    /// Bumped after every publish; lets a reader thread keep using its cached snapshot
+    /// with one atomic load instead of an `ArcSwap` load per packet.
+    generation: AtomicU64,
+    /// Tells this FIB's entry in a thread's reader cache from another FIB's.
+    id: u64,
     writer: Mutex<Writer>,
 }
+
+/// The snapshot a thread used last, and which FIB and publish it came from.
+struct ReaderCache {
+    fib: u64,
+    generation: u64,
+    snap: Arc<FibSnapshot>,
+}
+
+thread_local! {
+    // One entry per thread: the packet path looks up one FIB over and over. A thread
+    // that stops doing lookups keeps its last snapshot alive until it exits or looks
+    // up again; that bounds the extra memory to one old snapshot per such thread.
+    static READER: RefCell<Option<ReaderCache>> = const { RefCell::new(None) };
+}
+
+static NEXT_FIB_ID: AtomicU64 = AtomicU64::new(0);
 
 impl Default for Fib {
     fn default() -> Self {
@@ -220,6 +243,8 @@ impl Fib {
     pub fn new() -> Fib {
         Fib {
             current: ArcSwap::from_pointee(FibSnapshot::empty()),
+            generation: AtomicU64::new(0),
+            id: NEXT_FIB_ID.fetch_add(1, Ordering::Relaxed),
             writer: Mutex::new(Writer::default()),
         }
     }
@@ -230,19 +255,45 @@ impl Fib {
         self.current.load_full()
     }
 
+    /// Runs `f` on the current snapshot, through this thread's cache when it is fresh.
+    #[inline]
+    fn with_current<R>(&self, f: impl Fn(&FibSnapshot) -> R) -> R {
+        // Acquire pairs with the Release increment in `apply`, which follows the store:
+        // seeing generation g means the snapshot loaded below is at least g's.
+        let generation = self.generation.load(Ordering::Acquire);
+        let cached = READER.try_with(|cell| {
+            let mut cache = cell.try_borrow_mut().ok()?;
+            let fresh = matches!(&*cache,
+                Some(c) if c.fib == self.id && c.generation == generation);
+            if !fresh {
+                *cache = Some(ReaderCache {
+                    fib: self.id,
+                    generation,
+                    snap: self.current.load_full(),
+                });
+            }
+            cache.as_ref().map(|c| f(&c.snap))
+        });
+        match cached {
+            Ok(Some(r)) => r,
+            // Thread-local storage being torn down, or `f` itself looked up this FIB.
+            _ => f(&self.current.load()),
+        }
+    }
+
     #[inline]
     pub fn lookup(&self, dst: IpAddr, flow_hash: u32) -> Option<Egress> {
-        self.current.load().lookup(dst, flow_hash)
+        self.with_current(|s| s.lookup(dst, flow_hash))
     }
 
     #[inline]
     pub fn lookup_v4(&self, dst: Ipv4Addr, flow_hash: u32) -> Option<Egress> {
-        self.current.load().lookup_v4(dst, flow_hash)
+        self.with_current(|s| s.lookup_v4(dst, flow_hash))
     }
 
     #[inline]
     pub fn lookup_v6(&self, dst: Ipv6Addr, flow_hash: u32) -> Option<Egress> {
-        self.current.load().lookup_v6(dst, flow_hash)
+        self.with_current(|s| s.lookup_v6(dst, flow_hash))
     }
 
     /// The matching entry itself: (prefix, next hop), for "route lookup" in the API.
@@ -328,6 +379,7 @@ impl Fib {
         }
         snap.len = w.v4.len() + w.v6.len();
         self.current.store(Arc::new(snap));
+        self.generation.fetch_add(1, Ordering::Release);
     }
 
     /// Every route, sorted by prefix (IPv4 first).

@@ -423,3 +423,26 @@ fn readers_keep_answering_during_a_big_batch() {
     }
     assert!(done.load(Ordering::Relaxed) > 0);
 }
+
+#[test]
+fn per_thread_reader_cache_sees_every_publish_and_tells_fibs_apart() {
+    let a = Fib::new();
+    let b = Fib::new();
+    let dst = ip("10.0.0.1");
+    a.apply([FibChange::Upsert(net("10.0.0.0/8"), t(1))]);
+    b.apply([FibChange::Upsert(net("10.0.0.0/8"), t(2))]);
+    for n in 3..20 {
+        // Alternate FIBs so each lookup finds the other FIB in the cache.
+        assert_eq!(a.lookup(dst, 0), Some(Egress::Tunnel(TunnelId(n - 2))));
+        assert_eq!(b.lookup(dst, 0), Some(Egress::Tunnel(TunnelId(2))));
+        a.apply([FibChange::Upsert(net("10.0.0.0/8"), t(n - 1))]);
+    }
+    let a = Arc::new(a);
+    let other = {
+        let a = a.clone();
+        std::thread::spawn(move || a.lookup(dst, 0))
+    };
+    assert_eq!(other.join().expect("reader"), a.lookup(dst, 0));
+    a.apply([FibChange::Remove(net("10.0.0.0/8"))]);
+    assert_eq!(a.lookup(dst, 0), None);
+}
