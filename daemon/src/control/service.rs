@@ -86,7 +86,7 @@ impl Control {
         })
     }
 
-    fn from_input(
+    fn desired(
         &self,
         input: Option<pb::ConfigInput>,
         current: &Config,
@@ -218,7 +218,7 @@ impl pb::system_server::System for SystemService {
         request: Request<pb::ValidateConfigRequest>,
     ) -> Result<Response<pb::ValidateConfigResponse>, Status> {
         let current = self.0.router.config().await;
-        let problems = match self.0.from_input(request.into_inner().input, &current)? {
+        let problems = match self.0.desired(request.into_inner().input, &current)? {
             Ok(new) => spec::control_restart_problems(&current.control, &new.control),
             Err(p) => p,
         };
@@ -234,7 +234,7 @@ impl pb::system_server::System for SystemService {
     ) -> Result<Response<pb::ApplyConfigResponse>, Status> {
         let r = request.into_inner();
         let c = &self.0;
-        c.change(r.dry_run, |current| c.from_input(r.input, current))
+        c.change(r.dry_run, |current| c.desired(r.input, current))
             .await
             .map(Response::new)
     }
