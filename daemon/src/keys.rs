@@ -119,7 +119,8 @@ mod tests {
     #[test]
     fn public_key_matches_wireguard_test_vector() {
         // Key pair produced by `wg genkey | tee k | wg pubkey` from wireguard-tools.
-        let private = PrivateKey::from_base64("kMwt5CLSasFzkFUxiqkaXAwIQZt6E2E28vVxZ4/gp1w=").unwrap();
+        let private =
+            PrivateKey::from_base64("kMwt5CLSasFzkFUxiqkaXAwIQZt6E2E28vVxZ4/gp1w=").unwrap();
         assert_eq!(
             private.public_key().to_base64(),
             "hnn0TlOHy1Oqoj8k3AB/0cWmKRax5rDQndigw4e13B0="

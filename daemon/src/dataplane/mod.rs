@@ -1,7 +1,9 @@
 //! The data plane: everything a packet touches between a socket and a socket.
 //!
 //! - [`tunnel`]: one WireGuard peer (boringtun `Tunn`), its endpoint and counters;
-//! - [`udp`]: the UDP sockets and the demultiplexing of datagrams to tunnels;
+//! - [`udp`]: the UDP sockets (batched I/O) and the demultiplexing of datagrams to tunnels;
+//! - [`batch`]: per-thread output batches (UDP GSO runs, TUN writes with GRO);
+//! - [`path`]: the I/O threads that carry packets and act on decisions;
 //! - [`fib`]: longest-prefix match, v4 and v6, read lock-free on the packet path;
 //! - [`forward`]: the per-packet decision (local, TTL, MTU, ICMP errors, egress);
 //! - [`host`]: the kernel-facing TUN and kernel route export.
@@ -9,6 +11,7 @@
 //! The control plane never reaches in here except through the FIB writer, the tunnel
 //! table and the local-delivery port.
 
+pub mod batch;
 pub mod fib;
 pub mod forward;
 pub mod host;

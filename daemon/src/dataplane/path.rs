@@ -7,17 +7,18 @@
 //! costs one syscall each way, with no wakeups or task hops in between, and a peer's
 //! packets stay in order because one thread carries each direction.
 
+use super::batch::{HostBatch, UdpBatch};
 use super::fib::Fib;
 use super::forward::{Decision, Forwarder, RouteLookup};
 use super::host::HostTun;
 use super::tunnel::{Received, Tunnel};
-use super::udp::{self, Demux, DemuxDrop, Demuxer};
+use super::udp::{Demux, DemuxDrop, Demuxer, UdpPort};
 use super::{Egress, Ingress, TunnelId};
 use crate::keys::PublicKey;
 use crate::wire::ipv4::Ipv4Fragmenter;
 use arc_swap::ArcSwap;
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -79,23 +80,6 @@ impl TunnelTable {
     }
 }
 
-/// A UDP socket and whether it is dual-stack (IPv4 peers addressed as mapped IPv6).
-pub struct UdpPort {
-    pub socket: UdpSocket,
-    pub dual_stack: bool,
-}
-
-impl UdpPort {
-    pub fn new(socket: UdpSocket) -> UdpPort {
-        let dual_stack = socket.local_addr().map(|a| a.is_ipv6()).unwrap_or(false);
-        UdpPort { socket, dual_stack }
-    }
-
-    fn send(&self, datagram: &[u8], to: SocketAddr) -> std::io::Result<()> {
-        udp::send_to(&self.socket, datagram, to, self.dual_stack)
-    }
-}
-
 /// Counters of the path itself (per-tunnel counters live on each tunnel).
 #[derive(Debug, Default)]
 pub struct PathCounters {
@@ -118,11 +102,13 @@ impl PathCounters {
     }
 }
 
-/// Per-thread scratch space: the packet being worked on and room for what it turns into.
+/// Per-thread working space: the packet being decrypted, room for a generated reply, and
+/// the output batches.
 struct Scratch {
     packet: Vec<u8>,
     reply: Vec<u8>,
-    wire: Vec<u8>,
+    udp: UdpBatch,
+    host: HostBatch,
 }
 
 impl Scratch {
@@ -130,7 +116,8 @@ impl Scratch {
         Scratch {
             packet: vec![0; BUFFER_BYTES],
             reply: vec![0; BUFFER_BYTES],
-            wire: vec![0; BUFFER_BYTES],
+            udp: UdpBatch::default(),
+            host: HostBatch::default(),
         }
     }
 }
@@ -146,6 +133,9 @@ pub struct PacketPath {
     pub counters: PathCounters,
     local_tx: tokio::sync::mpsc::Sender<LocalPacket>,
     events: tokio::sync::broadcast::Sender<TunnelEvent>,
+    /// Working space for packets the router originates (control plane), which arrive
+    /// one at a time from any thread.
+    local_scratch: std::sync::Mutex<Scratch>,
     stopping: AtomicBool,
 }
 
@@ -199,6 +189,7 @@ impl PacketPath {
             counters: PathCounters::default(),
             local_tx,
             events: tokio::sync::broadcast::channel(EVENT_QUEUE).0,
+            local_scratch: std::sync::Mutex::new(Scratch::new()),
             stopping: AtomicBool::new(false),
         }
     }
@@ -250,12 +241,17 @@ impl PacketPath {
 
     fn udp_receive_loop(&self, index: usize) {
         let port = &self.ports[index];
-        let mut datagram = vec![0u8; BUFFER_BYTES];
-        let mut scratch = Scratch::new();
+        // One receive may carry a whole GRO run of datagrams.
+        let mut datagrams = vec![0u8; BUFFER_BYTES];
+        let mut s = Scratch::new();
         while !self.stopping() {
-            match port.socket.recv_from(&mut datagram) {
-                Ok((len, src)) => {
-                    self.on_datagram(index, tunnel_src(src), &datagram[..len], &mut scratch)
+            match port.recv(&mut datagrams) {
+                Ok(got) => {
+                    let src = tunnel_src(got.src);
+                    for datagram in datagrams[..got.len].chunks(got.stride) {
+                        self.on_datagram(index, src, datagram, &mut s);
+                    }
+                    self.flush(&mut s);
                 }
                 Err(e)
                     if matches!(
@@ -274,11 +270,19 @@ impl PacketPath {
 
     fn host_receive_loop(&self) {
         let Some(host) = &self.host else { return };
-        let mut scratch = Scratch::new();
-        let mut packet = vec![0u8; BUFFER_BYTES];
+        let mut s = Scratch::new();
+        let mut raw = vec![0u8; BUFFER_BYTES];
+        let packet_room = usize::from(host.mtu()) + 64;
+        let mut packets = vec![vec![0u8; packet_room]; tun_rs::IDEAL_BATCH_SIZE];
+        let mut sizes = vec![0usize; tun_rs::IDEAL_BATCH_SIZE];
         while !self.stopping() {
-            match host.recv(&mut packet) {
-                Ok(len) => self.route(Ingress::Host, &mut packet[..len], &mut scratch),
+            match host.recv_batch(&mut raw, &mut packets, &mut sizes) {
+                Ok(n) => {
+                    for (packet, &len) in packets.iter_mut().zip(&sizes).take(n) {
+                        self.route(Ingress::Host, &mut packet[..len], &mut s);
+                    }
+                    self.flush(&mut s);
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     if !self.stopping() {
@@ -286,6 +290,18 @@ impl PacketPath {
                         std::thread::sleep(Duration::from_millis(100));
                     }
                 }
+            }
+        }
+    }
+
+    /// Send what a burst produced.
+    fn flush(&self, s: &mut Scratch) {
+        s.udp.flush(&self.ports);
+        if let Some(host) = &self.host {
+            if s.host.flush(host).is_err() {
+                self.counters
+                    .host_write_errors
+                    .fetch_add(1, Ordering::Relaxed);
             }
         }
     }
@@ -350,12 +366,12 @@ impl PacketPath {
     fn on_datagram(&self, index: usize, src: SocketAddr, datagram: &[u8], s: &mut Scratch) {
         let port = &self.ports[index];
         let tunnels = self.tunnels.load();
-        let tunnel = match self.demux.classify(src, datagram, &mut s.wire) {
+        let tunnel = match self.demux.classify(src, datagram, &mut s.reply) {
             Demux::Tunnel(id) => tunnels.get(id),
             Demux::Peer(key) => tunnels.by_key(&key),
             Demux::CookieReply(len) => {
                 self.counters.cookie_replies.fetch_add(1, Ordering::Relaxed);
-                let _ = port.send(&s.wire[..len], src);
+                let _ = port.send(&s.reply[..len], src);
                 return;
             }
             Demux::Drop(reason) => {
@@ -389,38 +405,41 @@ impl PacketPath {
             Egress::Tunnel(id) => tunnels.get(id).map(|t| t.mtu()).unwrap_or(0),
             _ => u16::MAX,
         };
-        match self
+        let decision = self
             .forwarder
-            .decide(ingress, packet, &*self.fib, mtu, &mut s.reply)
-        {
-            Decision::Forward { to, len } => {
-                self.transmit(&tunnels, to, &packet[..len], &mut s.wire)
-            }
+            .decide(ingress, packet, &*self.fib, mtu, &mut s.reply);
+        match decision {
+            Decision::Forward { to, len } => self.transmit(&tunnels, to, &packet[..len], s),
             Decision::Fragment { to, mtu } => {
+                let mut fragment = std::mem::take(&mut s.reply);
                 if let Some(mut fragments) = Ipv4Fragmenter::new(packet, mtu) {
-                    while let Some(len) = fragments.next_into(&mut s.reply) {
-                        self.transmit(&tunnels, to, &s.reply[..len], &mut s.wire);
+                    while let Some(len) = fragments.next_into(&mut fragment) {
+                        self.transmit(&tunnels, to, &fragment[..len], s);
                     }
                 }
+                s.reply = fragment;
             }
             Decision::Reply { len, to } => {
-                self.transmit(&tunnels, to, &s.reply[..len], &mut s.wire)
+                let reply = std::mem::take(&mut s.reply);
+                self.transmit(&tunnels, to, &reply[..len], s);
+                s.reply = reply;
             }
             Decision::Deliver => self.deliver_local(ingress, packet),
             Decision::Drop(_) => {}
         }
     }
 
-    fn transmit(&self, tunnels: &TunnelTable, egress: Egress, packet: &[u8], wire: &mut [u8]) {
+    fn transmit(&self, tunnels: &TunnelTable, egress: Egress, packet: &[u8], s: &mut Scratch) {
         match egress {
             Egress::Tunnel(id) => match tunnels.get(id) {
                 Some(tunnel) => {
-                    let port = &self.ports[tunnel.socket];
-                    let _ = tunnel.encapsulate(packet, wire, &mut |d, to| {
-                        if port.send(d, to).is_err() {
-                            tunnel.counters.drop(super::tunnel::TunnelDrop::SendFailed);
-                        }
+                    let mut sent = None;
+                    let _ = tunnel.encapsulate(packet, s.udp.tail(), &mut |d, to| {
+                        sent = Some((d.len(), to));
                     });
+                    if let Some((len, to)) = sent {
+                        s.udp.commit(&self.ports, tunnel.socket, to, len);
+                    }
                 }
                 None => {
                     self.counters.stale_tunnel.fetch_add(1, Ordering::Relaxed);
@@ -428,7 +447,7 @@ impl PacketPath {
             },
             Egress::Host => match &self.host {
                 Some(host) => {
-                    if host.send(packet).is_err() {
+                    if s.host.push(host, packet).is_err() {
                         self.counters
                             .host_write_errors
                             .fetch_add(1, Ordering::Relaxed);
@@ -459,9 +478,10 @@ impl PacketPath {
 
     /// Send an IP packet the router itself originated: it is routed like any other.
     pub fn send_local(&self, packet: &[u8]) {
-        let mut s = Scratch::new();
+        let mut s = self.local_scratch.lock().unwrap_or_else(|e| e.into_inner());
         let mut copy = packet.to_vec();
         self.route(Ingress::Local, &mut copy, &mut s);
+        self.flush(&mut s);
     }
 
     /// Send an IP packet straight into one tunnel, bypassing the FIB (OSPF hellos to
@@ -471,8 +491,9 @@ impl PacketPath {
         if tunnels.get(id).is_none() {
             return false;
         }
-        let mut wire = vec![0u8; packet.len() + 64];
-        self.transmit(&tunnels, Egress::Tunnel(id), packet, &mut wire);
+        let mut s = self.local_scratch.lock().unwrap_or_else(|e| e.into_inner());
+        self.transmit(&tunnels, Egress::Tunnel(id), packet, &mut s);
+        self.flush(&mut s);
         true
     }
 }

@@ -80,20 +80,94 @@ fn force_buffer(socket: &Socket, option: libc::c_int) {
     }
 }
 
-/// Send a datagram, translating an IPv4 destination for a dual-stack IPv6 socket.
-pub fn send_to(
-    socket: &UdpSocket,
-    datagram: &[u8],
-    to: SocketAddr,
+/// Segments per GSO send: the kernel's UDP_MAX_SEGMENTS is 64 on older kernels.
+const MAX_GSO_SEGMENTS: usize = 64;
+
+/// A bound UDP socket with batched I/O: several datagrams to one destination leave in one
+/// `sendmsg` (UDP GSO), and a burst from one source arrives in one `recvmsg` (UDP GRO),
+/// where the kernel supports it; quinn-udp falls back to one datagram per call where it
+/// does not.
+pub struct UdpPort {
+    socket: UdpSocket,
+    state: quinn_udp::UdpSocketState,
     dual_stack: bool,
-) -> io::Result<()> {
-    let to = match to {
-        SocketAddr::V4(v4) if dual_stack => {
-            SocketAddr::new(IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port())
+}
+
+/// One receive: `len` bytes of datagrams from `src`, each `stride` long (the last may be
+/// shorter).
+#[derive(Debug, Clone, Copy)]
+pub struct Datagrams {
+    pub len: usize,
+    pub stride: usize,
+    pub src: SocketAddr,
+}
+
+impl UdpPort {
+    pub fn new(socket: UdpSocket) -> io::Result<UdpPort> {
+        let dual_stack =
+            socket.local_addr()?.is_ipv6() && !socket2::SockRef::from(&socket).only_v6()?;
+        let state = quinn_udp::UdpSocketState::new((&socket).into())?;
+        // quinn-udp makes the socket non-blocking; our receive threads block (with a
+        // timeout to notice shutdown), and a blocking send is the backpressure we want.
+        socket.set_nonblocking(false)?;
+        socket.set_read_timeout(Some(RECV_POLL))?;
+        Ok(UdpPort {
+            socket,
+            state,
+            dual_stack,
+        })
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.socket.local_addr()
+    }
+
+    /// How many equal-sized datagrams one [`UdpPort::send_segments`] may carry.
+    pub fn max_segments(&self) -> usize {
+        self.state.max_gso_segments().clamp(1, MAX_GSO_SEGMENTS)
+    }
+
+    fn destination(&self, to: SocketAddr) -> SocketAddr {
+        match to {
+            SocketAddr::V4(v4) if self.dual_stack => {
+                SocketAddr::new(IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port())
+            }
+            other => other,
         }
-        other => other,
-    };
-    socket.send_to(datagram, to).map(|_| ())
+    }
+
+    pub fn send(&self, datagram: &[u8], to: SocketAddr) -> io::Result<()> {
+        self.send_segments(datagram, datagram.len(), to)
+    }
+
+    /// Send `contents` as datagrams of `stride` bytes (the last may be shorter) to `to`.
+    pub fn send_segments(&self, contents: &[u8], stride: usize, to: SocketAddr) -> io::Result<()> {
+        let transmit = quinn_udp::Transmit {
+            destination: self.destination(to),
+            ecn: None,
+            contents,
+            segment_size: (contents.len() > stride).then_some(stride),
+            src_ip: None,
+        };
+        self.state.try_send((&self.socket).into(), &transmit)
+    }
+
+    /// Block until datagrams arrive (or the poll interval passes: `WouldBlock`).
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<Datagrams> {
+        let mut meta = [quinn_udp::RecvMeta::default()];
+        let mut bufs = [std::io::IoSliceMut::new(buf)];
+        let n = self
+            .state
+            .recv((&self.socket).into(), &mut bufs, &mut meta)?;
+        if n == 0 {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        Ok(Datagrams {
+            len: meta[0].len,
+            stride: meta[0].stride.max(1),
+            src: meta[0].addr,
+        })
+    }
 }
 
 /// Where a received datagram goes.

@@ -13,9 +13,9 @@ use crate::config::{Config, TunnelConfig};
 use crate::dataplane::fib::Fib;
 use crate::dataplane::forward::Forwarder;
 use crate::dataplane::host::{HostTun, KernelRoutes};
-use crate::dataplane::path::{LocalPacket, PacketPath, TunnelTable, UdpPort};
+use crate::dataplane::path::{LocalPacket, PacketPath, TunnelTable};
 use crate::dataplane::tunnel::{Tunnel, TunnelDrop, TunnelParams, MAX_TUNNEL_ID};
-use crate::dataplane::udp::{self, DemuxDrop, Demuxer};
+use crate::dataplane::udp::{self, DemuxDrop, Demuxer, UdpPort};
 use crate::dataplane::{NextHop, TunnelId};
 use crate::routing::rib::{Candidate, Rib, RibChange, RouteSource};
 use build::{connected_routes, is_host_address, local_addresses, static_routes};
@@ -111,7 +111,7 @@ impl Router {
             let socket = udp::bind(config.router.listen_address, port)
                 .map_err(|source| RouterError::Bind { port, source })?;
             port_index.insert(port, ports.len());
-            ports.push(UdpPort::new(socket));
+            ports.push(UdpPort::new(socket).map_err(|source| RouterError::Bind { port, source })?);
         }
 
         let mut next_tunnel_id = 1;
@@ -203,7 +203,7 @@ impl Router {
         self.path
             .ports
             .iter()
-            .filter_map(|p| p.socket.local_addr().ok().map(|a| a.port()))
+            .filter_map(|p| p.local_addr().ok().map(|a| a.port()))
             .collect()
     }
 
@@ -286,7 +286,7 @@ impl Router {
                 .path
                 .ports
                 .get(t.socket)
-                .and_then(|p| p.socket.local_addr().ok())
+                .and_then(|p| p.local_addr().ok())
                 .map(|a| a.port())
                 .unwrap_or(state.config.router.listen_port),
             rx_bytes: c.rx_bytes.load(Ordering::Relaxed),
