@@ -125,10 +125,25 @@ fn v6_table(rng: &mut StdRng) -> Vec<(u128, u8, u32)> {
     out
 }
 
+/// Resident memory in MiB (Linux), to report how much each structure takes.
+fn rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+            line.split_whitespace().nth(1)?.parse::<f64>().ok()
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
 fn timed<T>(what: &str, f: impl FnOnce() -> T) -> T {
-    let t = Instant::now();
+    let (t, before) = (Instant::now(), rss_mib());
     let r = f();
-    eprintln!("build {what}: {:.2?}", t.elapsed());
+    eprintln!(
+        "build {what}: {:.2?}, +{:.0} MiB resident",
+        t.elapsed(),
+        rss_mib() - before
+    );
     r
 }
 
