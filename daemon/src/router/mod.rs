@@ -88,7 +88,45 @@ pub struct Router {
     threads: Mutex<Vec<JoinHandle<()>>>,
     state: tokio::sync::Mutex<State>,
     events: tokio::sync::broadcast::Sender<RouterEvent>,
-    local_rx: Mutex<Option<tokio::sync::mpsc::Receiver<LocalPacket>>>,
+    local: Arc<Mutex<LocalDispatch>>,
+}
+
+/// Who gets the router's own packets: protocol tasks by IP protocol number (OSPF is 89,
+/// TCP for BGP 6), and one taker for everything else.
+#[derive(Default)]
+struct LocalDispatch {
+    by_protocol: HashMap<u8, tokio::sync::mpsc::Sender<LocalPacket>>,
+    rest: Option<tokio::sync::mpsc::Sender<LocalPacket>>,
+    rest_taken: bool,
+}
+
+impl LocalDispatch {
+    fn deliver(&self, packet: LocalPacket) {
+        let protocol = match packet.packet.first().map(|b| b >> 4) {
+            Some(4) => packet.packet.get(9).copied(),
+            Some(6) => packet.packet.get(6).copied(),
+            _ => None,
+        };
+        let taker = protocol
+            .and_then(|p| self.by_protocol.get(&p))
+            .or(self.rest.as_ref());
+        if let Some(taker) = taker {
+            // A taker that cannot keep up loses packets, as a congested router would.
+            let _ = taker.try_send(packet);
+        }
+    }
+}
+
+/// Move local packets from the data path to their takers.
+fn spawn_local_dispatch(
+    mut rx: tokio::sync::mpsc::Receiver<LocalPacket>,
+    dispatch: Arc<Mutex<LocalDispatch>>,
+) {
+    tokio::spawn(async move {
+        while let Some(packet) = rx.recv().await {
+            dispatch.lock().unwrap_or_else(|e| e.into_inner()).deliver(packet);
+        }
+    });
 }
 
 impl Router {
@@ -150,6 +188,8 @@ impl Router {
         ));
         let threads = path.spawn()?;
 
+        let local = Arc::new(Mutex::new(LocalDispatch::default()));
+        spawn_local_dispatch(local_rx, Arc::clone(&local));
         let (events, _) = tokio::sync::broadcast::channel(EVENT_QUEUE);
         forward_tunnel_events(&path, &events);
 
@@ -165,7 +205,7 @@ impl Router {
                 kernel,
             }),
             events,
-            local_rx: Mutex::new(Some(local_rx)),
+            local,
         };
         {
             let mut state = router.state.lock().await;
@@ -189,13 +229,46 @@ impl Router {
         &self.path
     }
 
-    /// The stream of packets for the router itself that the data path did not answer.
-    /// Can be taken once.
+    /// The router's own packets that no protocol claimed (echo replies to pings the
+    /// router sent, ...). Can be taken once.
     pub fn take_local_packets(&self) -> Option<tokio::sync::mpsc::Receiver<LocalPacket>> {
-        self.local_rx
+        let mut local = self.local.lock().unwrap_or_else(|e| e.into_inner());
+        if local.rest_taken {
+            return None;
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel(LOCAL_QUEUE);
+        local.rest = Some(tx);
+        local.rest_taken = true;
+        Some(rx)
+    }
+
+    /// The router's own packets of one IP protocol (e.g. 89 for OSPF), for the task that
+    /// speaks it. A later subscription for the same protocol replaces the earlier one.
+    pub fn subscribe_local(&self, protocol: u8) -> tokio::sync::mpsc::Receiver<LocalPacket> {
+        let (tx, rx) = tokio::sync::mpsc::channel(LOCAL_QUEUE);
+        self.local
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .take()
+            .by_protocol
+            .insert(protocol, tx);
+        rx
+    }
+
+    /// Make `candidates` the complete set of routes from a routing protocol: the RIB picks
+    /// the best per prefix, the FIB and the kernel export follow, watchers are told.
+    /// Returns how many best routes changed.
+    pub async fn replace_protocol_routes(
+        &self,
+        source: RouteSource,
+        candidates: Vec<Candidate>,
+    ) -> usize {
+        let mut state = self.state.lock().await;
+        let changes = state.rib.replace_source(source, candidates);
+        if !changes.is_empty() {
+            export_routes(&mut state).await;
+            self.announce_routes(&changes);
+        }
+        changes.len()
     }
 
     /// The UDP ports actually bound (useful when the config asked for port 0).
