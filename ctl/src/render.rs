@@ -344,6 +344,8 @@ pub fn event_json(e: &pb::Event) -> Value {
         Some(Kind::InitialStateDone(_)) => json!({"type": "initial_state_done"}),
         Some(Kind::TunnelUp(t)) => json!({"type": "tunnel_up", "tunnel": t.tunnel}),
         Some(Kind::TunnelDown(t)) => json!({"type": "tunnel_down", "tunnel": t.tunnel}),
+        Some(Kind::PeerSilent(t)) => json!({"type": "peer_silent", "tunnel": t.tunnel}),
+        Some(Kind::PeerAlive(t)) => json!({"type": "peer_alive", "tunnel": t.tunnel}),
         Some(Kind::Handshake(t)) => json!({"type": "handshake", "tunnel": t.tunnel}),
         Some(Kind::EndpointChanged(t)) => {
             json!({"type": "endpoint_changed", "tunnel": t.tunnel, "endpoint": t.endpoint})
@@ -381,6 +383,8 @@ pub fn event_line(e: &pb::Event) -> String {
         Some(Kind::InitialStateDone(_)) => "-- initial state done; live changes follow --".into(),
         Some(Kind::TunnelUp(t)) => format!("tunnel {} up", t.tunnel),
         Some(Kind::TunnelDown(t)) => format!("tunnel {} down", t.tunnel),
+        Some(Kind::PeerSilent(t)) => format!("tunnel {} peer silent", t.tunnel),
+        Some(Kind::PeerAlive(t)) => format!("tunnel {} peer alive", t.tunnel),
         Some(Kind::Handshake(t)) => format!("tunnel {} handshake", t.tunnel),
         Some(Kind::EndpointChanged(t)) => {
             format!("tunnel {} endpoint {}", t.tunnel, t.endpoint)

@@ -148,6 +148,14 @@ pub(crate) fn event(e: &RouterEvent) -> pb::Event {
                 endpoint: endpoint.to_string(),
             })
         }
+        RouterEvent::Tunnel(TunnelEvent::PeerSilent { tunnel }) => {
+            Kind::PeerSilent(pb::PeerSilent {
+                tunnel: tunnel.clone(),
+            })
+        }
+        RouterEvent::Tunnel(TunnelEvent::PeerAlive { tunnel }) => Kind::PeerAlive(pb::PeerAlive {
+            tunnel: tunnel.clone(),
+        }),
         RouterEvent::Route { prefix, route: r } => Kind::RouteChanged(pb::RouteChanged {
             prefix: prefix.to_string(),
             route: r.as_ref().map(route),

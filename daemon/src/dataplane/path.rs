@@ -11,7 +11,7 @@ use super::batch::{HostBatch, UdpBatch};
 use super::fib::Fib;
 use super::forward::{Decision, Forwarder, RouteLookup};
 use super::host::HostTun;
-use super::tunnel::{Received, Tunnel};
+use super::tunnel::{Liveness, Received, Tunnel};
 use super::udp::{Demux, DemuxDrop, Demuxer, UdpPort};
 use super::{Egress, Ingress, TunnelId};
 use crate::keys::PublicKey;
@@ -153,6 +153,10 @@ pub enum TunnelEvent {
         tunnel: String,
         endpoint: SocketAddr,
     },
+    /// Liveness detection is on and nothing authenticated arrived for its interval.
+    PeerSilent { tunnel: String },
+    /// A silent peer was heard from again.
+    PeerAlive { tunnel: String },
 }
 
 /// What the timer thread last saw of a tunnel, to turn state into events.
@@ -315,11 +319,22 @@ impl PacketPath {
             let tunnels = self.tunnels.load();
             for tunnel in tunnels.iter() {
                 let port = &self.ports[tunnel.socket];
-                tunnel.tick(&mut wire, &mut |d, to| {
+                let liveness = tunnel.tick(&mut wire, &mut |d, to| {
                     if port.send(d, to).is_err() {
                         tunnel.counters.drop(super::tunnel::TunnelDrop::SendFailed);
                     }
                 });
+                let name = || tunnel.name.clone();
+                // Nobody listening is fine: events are for whoever watches.
+                match liveness {
+                    Liveness::Silent => {
+                        let _ = self.events.send(TunnelEvent::PeerSilent { tunnel: name() });
+                    }
+                    Liveness::Alive => {
+                        let _ = self.events.send(TunnelEvent::PeerAlive { tunnel: name() });
+                    }
+                    Liveness::Unchanged => {}
+                }
                 let before = seen.entry(tunnel.id).or_default();
                 let now = self.observe(tunnel, *before);
                 *before = now;

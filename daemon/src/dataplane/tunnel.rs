@@ -95,8 +95,26 @@ struct Session {
     tunn: Tunn,
     endpoint: Option<SocketAddr>,
     last_received: Option<Instant>,
+    /// When we last put anything on the wire for this peer (liveness probes skip a beat
+    /// when traffic already flows).
+    last_sent: Option<Instant>,
     /// When the current session was established, to notice new handshakes (rekeys).
     established: Option<Instant>,
+    /// Declare the peer silent after this long without an authenticated packet.
+    liveness: Option<Duration>,
+    /// The peer is currently considered silent.
+    silent: bool,
+}
+
+/// What a liveness check found (see [`Tunnel::set_liveness`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Liveness {
+    /// Nothing changed.
+    Unchanged,
+    /// No authenticated packet for longer than the liveness interval.
+    Silent,
+    /// Heard from again after being silent.
+    Alive,
 }
 
 /// One WireGuard peer.
@@ -148,7 +166,10 @@ impl Tunnel {
                 tunn,
                 endpoint: p.endpoint.map(canonical),
                 last_received: None,
+                last_sent: None,
                 established: None,
+                liveness: None,
+                silent: false,
             }),
         }
     }
@@ -199,6 +220,7 @@ impl Tunnel {
                         .fetch_add(packet.len() as u64, Ordering::Relaxed);
                 }
                 send(datagram, endpoint);
+                s.last_sent = Some(Instant::now());
                 Ok(())
             }
             TunnResult::Done => Ok(()),
@@ -262,23 +284,88 @@ impl Tunnel {
         received
     }
 
-    /// Drive boringtun's timers (handshake retry, rekey, keepalive, expiry). Call a few
-    /// times a second.
-    pub fn tick(&self, out: &mut [u8], send: &mut dyn FnMut(&[u8], SocketAddr)) {
+    /// Drive boringtun's timers (handshake retry, rekey, keepalive, expiry) and the
+    /// liveness probe. Call several times a second.
+    pub fn tick(&self, out: &mut [u8], send: &mut dyn FnMut(&[u8], SocketAddr)) -> Liveness {
         let mut s = self.lock();
-        let endpoint = s.endpoint;
+        let Some(endpoint) = s.endpoint else {
+            // Nobody to talk to yet; boringtun may still want to expire state.
+            let _ = s.tunn.update_timers(out);
+            self.note_session(&mut s);
+            return Liveness::Unchanged;
+        };
         match s.tunn.update_timers(out) {
             TunnResult::WriteToNetwork(datagram) => {
-                if let Some(endpoint) = endpoint {
-                    send(datagram, endpoint);
-                }
+                send(datagram, endpoint);
+                s.last_sent = Some(Instant::now());
             }
             TunnResult::Err(WireGuardError::ConnectionExpired) if s.established.is_some() => {
                 tracing::info!(tunnel = %self.name, "session expired");
             }
             _ => {}
         }
+        let liveness = self.probe(&mut s, endpoint, out, send);
         self.note_session(&mut s);
+        liveness
+    }
+
+    /// Fast failure detection for tunnels that carry a routing protocol: probe with a
+    /// keepalive every third of the interval when nothing else was sent (a wgrd peer
+    /// doing the same keeps us hearing from it), and report the peer silent once nothing
+    /// authenticated arrived for the whole interval.
+    fn probe(
+        &self,
+        s: &mut Session,
+        endpoint: SocketAddr,
+        out: &mut [u8],
+        send: &mut dyn FnMut(&[u8], SocketAddr),
+    ) -> Liveness {
+        let Some(interval) = s.liveness else {
+            return Liveness::Unchanged;
+        };
+        let now = Instant::now();
+        let probe_every = interval / 3;
+        let quiet = s
+            .last_sent
+            .is_none_or(|t| now.duration_since(t) >= probe_every);
+        if quiet && s.tunn.time_since_last_handshake().is_some() {
+            if let TunnResult::WriteToNetwork(keepalive) = s.tunn.encapsulate(&[], out) {
+                send(keepalive, endpoint);
+                s.last_sent = Some(now);
+            }
+        }
+        let heard = s
+            .last_received
+            .is_some_and(|t| now.duration_since(t) < interval);
+        match (s.silent, heard) {
+            (false, false) => {
+                s.silent = true;
+                tracing::info!(tunnel = %self.name, ?interval, "peer silent");
+                Liveness::Silent
+            }
+            (true, true) => {
+                s.silent = false;
+                tracing::info!(tunnel = %self.name, "peer alive again");
+                Liveness::Alive
+            }
+            _ => Liveness::Unchanged,
+        }
+    }
+
+    /// Turn liveness detection on (with the interval after which a peer is silent) or
+    /// off. A peer starts out silent until heard from.
+    pub fn set_liveness(&self, interval: Option<Duration>) {
+        let mut s = self.lock();
+        s.liveness = interval;
+        s.silent = interval.is_some()
+            && s.last_received
+                .is_none_or(|t| Some(t.elapsed()) >= interval);
+    }
+
+    /// True while liveness detection is on and the peer is silent.
+    pub fn is_silent(&self) -> bool {
+        let s = self.lock();
+        s.liveness.is_some() && s.silent
     }
 
     fn note_session(&self, s: &mut Session) {
@@ -425,6 +512,42 @@ mod tests {
         assert_eq!(b.endpoint(), Some("127.0.0.1:1".parse().unwrap()));
         assert!(a.status().session_up && b.status().session_up);
         assert_eq!(b.counters.rx_packets.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn liveness_probes_when_quiet_and_reports_silence_and_return() {
+        let (a, b) = pair();
+        let mut out = vec![0u8; 2048];
+        let mut sent = vec![];
+        a.encapsulate(&ping_packet(), &mut out, &mut |d, _| sent.push(d.to_vec()))
+            .unwrap();
+        exchange(&a, &b, vec![(sent[0].clone(), true)]);
+        let interval = Duration::from_millis(300);
+        a.set_liveness(Some(interval));
+        assert!(!a.is_silent(), "just heard from the peer");
+
+        // Quiet for a third of the interval: a probe (keepalive) goes out.
+        std::thread::sleep(interval / 3);
+        let mut probes = vec![];
+        assert_eq!(
+            a.tick(&mut out, &mut |d, _| probes.push(d.to_vec())),
+            Liveness::Unchanged
+        );
+        assert_eq!(probes.len(), 1, "one keepalive probe");
+
+        // Nothing back for the whole interval: silent, reported once.
+        std::thread::sleep(interval);
+        assert_eq!(a.tick(&mut out, &mut |_, _| {}), Liveness::Silent);
+        assert_eq!(a.tick(&mut out, &mut |_, _| {}), Liveness::Unchanged);
+        assert!(a.is_silent());
+
+        // The peer's probe arrives: alive again.
+        let mut from_b = vec![];
+        b.set_liveness(Some(interval));
+        b.tick(&mut out, &mut |d, _| from_b.push(d.to_vec()));
+        assert!(!from_b.is_empty(), "b probes too");
+        exchange(&a, &b, from_b.into_iter().map(|d| (d, false)).collect());
+        assert_eq!(a.tick(&mut out, &mut |_, _| {}), Liveness::Alive);
     }
 
     #[test]
