@@ -124,7 +124,10 @@ fn spawn_local_dispatch(
 ) {
     tokio::spawn(async move {
         while let Some(packet) = rx.recv().await {
-            dispatch.lock().unwrap_or_else(|e| e.into_inner()).deliver(packet);
+            dispatch
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .deliver(packet);
         }
     });
 }
