@@ -100,6 +100,8 @@ events! {
     EchoReplySent => "echo_reply_sent",
     /// An IPv4 packet was handed back for fragmentation.
     Fragmented => "fragmented",
+    /// A TCP SYN's MSS option was lowered to fit a tunnel's MTU.
+    MssClamped => "mss_clamped",
 }
 
 /// Per-reason and per-event counters.

@@ -12,13 +12,15 @@
 //! 5.3.1 (TTL), 5.3.7 (martian filtering), 4.3.2.3 - 4.3.2.8 (ICMP errors: contents,
 //! source, when not to send, rate limit), 4.3.3.6 (echo); RFC 1191 (frag-needed MTU);
 //! RFC 8200 section 3 (hop limit); RFC 4443 sections 2.2, 2.4, 3.1 - 3.3, 4.1 - 4.2;
-//! RFC 4291 section 2.5.6 (link-local scope); RFC 1624 (incremental checksum).
+//! RFC 4291 section 2.5.6 (link-local scope); RFC 1624 (incremental checksum); TCP MSS
+//! clamping toward and from tunnels in [`mss`] (RFC 9293 3.7.1, RFC 6691).
 //! See docs/forwarding.md for the decisions and their reasons.
 
 mod counters;
 mod hash;
 mod limiter;
 mod local;
+pub mod mss;
 
 #[cfg(test)]
 mod fuzz_tests;
@@ -39,7 +41,7 @@ use arc_swap::ArcSwap;
 use hash::{hash_v4, hash_v6};
 use local::is_link_local_v6;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -86,6 +88,9 @@ pub struct ForwarderConfig {
     pub fragment_ipv4: bool,
     /// Seed of the ECMP flow hash; differ it per router to avoid hash polarization.
     pub hash_seed: u32,
+    /// Lower the MSS of TCP SYNs forwarded into or out of a tunnel to fit the tunnel MTU
+    /// (changeable later with [`Forwarder::set_mss_clamp`]).
+    pub mss_clamp: bool,
 }
 
 impl Default for ForwarderConfig {
@@ -95,6 +100,7 @@ impl Default for ForwarderConfig {
             echo_replies: RateLimit::ECHO_REPLIES,
             fragment_ipv4: true,
             hash_seed: 0,
+            mss_clamp: true,
         }
     }
 }
@@ -116,6 +122,7 @@ pub struct Forwarder {
     counters: ForwardCounters,
     config: ForwarderConfig,
     ident: AtomicU16,
+    mss_clamp: AtomicBool,
     clock: Clock,
 }
 
@@ -144,6 +151,7 @@ impl Forwarder {
             counters: ForwardCounters::default(),
             config,
             ident: AtomicU16::new(0),
+            mss_clamp: AtomicBool::new(config.mss_clamp),
             clock: Box::new(move || start.elapsed().as_nanos() as u64),
         }
     }
@@ -162,6 +170,16 @@ impl Forwarder {
 
     pub fn local(&self) -> Arc<LocalAddresses> {
         self.local.load_full()
+    }
+
+    /// Turns TCP MSS clamping on or off (config `[forwarding] mss-clamp`); packets being
+    /// decided may still see the old setting.
+    pub fn set_mss_clamp(&self, on: bool) {
+        self.mss_clamp.store(on, Ordering::Relaxed);
+    }
+
+    pub fn mss_clamp(&self) -> bool {
+        self.mss_clamp.load(Ordering::Relaxed)
     }
 
     pub fn config(&self) -> &ForwarderConfig {
@@ -296,6 +314,33 @@ impl<R: RouteLookup + ?Sized, M: Fn(Egress) -> u16> Cx<'_, R, M> {
         }
     }
 
+    /// Clamp the MSS of a TCP SYN `segment` (TCP header to the end of the IP payload)
+    /// being forwarded to `to`: to fit the egress tunnel's MTU and the ingress tunnel's
+    /// (the SYN's MSS sizes the segments that will come back through it), whichever is
+    /// smaller. Host-to-host never happens here; the router's own packets are left alone.
+    fn clamp_mss(&self, to: Egress, segment: &mut [u8], ipv6: bool) {
+        if !self.transit() || !self.fwd.mss_clamp.load(Ordering::Relaxed) {
+            return;
+        }
+        let egress = matches!(to, Egress::Tunnel(_)).then(|| (self.mtu)(to));
+        let ingress = match self.ingress {
+            Ingress::Tunnel(id) => Some((self.mtu)(Egress::Tunnel(id))),
+            _ => None,
+        };
+        // 0: a tunnel that vanished under a stale entry; it says nothing about the path.
+        let Some(mtu) = [egress, ingress]
+            .into_iter()
+            .flatten()
+            .filter(|&m| m > 0)
+            .min()
+        else {
+            return;
+        };
+        if let mss::Clamp::Clamped { .. } = mss::clamp_segment(segment, mss::max_mss(mtu, ipv6)) {
+            self.event(Event::MssClamped);
+        }
+    }
+
     /// The MTU toward `to`, unbounded for local delivery.
     fn mtu_of(&self, to: Egress) -> usize {
         match to {
@@ -385,6 +430,10 @@ impl<R: RouteLookup + ?Sized, M: Fn(Egress) -> u16> Cx<'_, R, M> {
             }
             self.event(Event::Fragmented);
             return Decision::Fragment { to, mtu };
+        }
+        if proto == mss::PROTO_TCP && !ip.is_fragment() {
+            let at = ip.header_len();
+            self.clamp_mss(to, &mut packet[at..len], false);
         }
         if self.transit() {
             Ipv4Packet::new_unchecked(&mut *packet).decrement_ttl();
@@ -537,12 +586,14 @@ impl<R: RouteLookup + ?Sized, M: Fn(Egress) -> u16> Cx<'_, R, M> {
             return self.drop(DropReason::LinkLocalScope);
         }
 
-        let (proto, ports) = match ip.upper_layer() {
-            Some(ul) if !ul.fragmented && matches!(ul.protocol, 6 | 17 | 132) => {
-                (ul.protocol, ports_of(ip.datagram(), ul.offset))
-            }
-            Some(ul) => (ul.protocol, 0),
-            None => (ip.next_header(), 0),
+        let (proto, ports, l4_at) = match ip.upper_layer() {
+            Some(ul) if !ul.fragmented && matches!(ul.protocol, 6 | 17 | 132) => (
+                ul.protocol,
+                ports_of(ip.datagram(), ul.offset),
+                Some(ul.offset),
+            ),
+            Some(ul) => (ul.protocol, 0, None),
+            None => (ip.next_header(), 0, None),
         };
         let hash = hash_v6(
             self.fwd.config.hash_seed,
@@ -574,6 +625,9 @@ impl<R: RouteLookup + ?Sized, M: Fn(Egress) -> u16> Cx<'_, R, M> {
             let rest = u32::from(mtu).to_be_bytes();
             let ty = v6::PACKET_TOO_BIG;
             return self.error_v6(&ip, DropReason::TooBig, ty, 0, rest, out);
+        }
+        if let (mss::PROTO_TCP, Some(at)) = (proto, l4_at) {
+            self.clamp_mss(to, &mut packet[at..len], true);
         }
         if self.transit() {
             Ipv6Packet::new_unchecked(&mut *packet).decrement_hop_limit();
