@@ -4,4 +4,6 @@
 //! This room owns OSPF's own state only; it reaches the router through `io`.
 
 pub mod lsa;
+pub mod lsdb;
 pub mod packet;
+pub mod spf;

@@ -1,0 +1,645 @@
+//! The routing table calculation (RFC 2328 16): Dijkstra over router-LSAs with
+//! point-to-point links (16.1, with the two-way check of 16.1 (2b)), stub networks
+//! (16.1 (2)), inter-area routes from summary-LSAs (16.2) and AS-external routes of
+//! type 1 and 2 (16.4), with equal-cost multipath: a route's next hop is the set of
+//! tunnels of every shortest path. Also the SPF throttle (delay, then an exponentially
+//! growing hold time while changes keep coming).
+//!
+//! Pure: reads an LSDB snapshot and the root's own adjacencies, returns routes. Transit
+//! networks (network-LSAs, for LAN interfaces) are not walked yet.
+
+use super::lsa::{LinkKind, LsType, Lsa, LsaBody, LsaKey, LS_INFINITY};
+use super::lsdb::Lsdb;
+use crate::dataplane::TunnelId;
+use ipnetwork::Ipv4Network;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+/// One of the root's own adjacencies: a Full neighbor on a point-to-point interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Adjacency {
+    pub neighbor: Ipv4Addr,
+    pub tunnel: TunnelId,
+    pub cost: u16,
+}
+
+/// Path types in order of preference (RFC 2328 11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PathType {
+    IntraArea,
+    InterArea,
+    External1,
+    External2,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub prefix: Ipv4Network,
+    pub path_type: PathType,
+    /// Total cost; for type 2 externals the external metric.
+    pub cost: u32,
+    /// For type 2 externals: the cost to the ASBR (tie breaker). Zero otherwise.
+    pub cost2: u32,
+    pub next_hops: BTreeSet<TunnelId>,
+}
+
+impl Route {
+    fn rank(&self) -> (PathType, u32, u32) {
+        (self.path_type, self.cost, self.cost2)
+    }
+}
+
+/// What one SPF run found: routers reached (with cost and next hops) and routes.
+#[derive(Debug, Clone, Default)]
+pub struct SpfResult {
+    pub routers: BTreeMap<Ipv4Addr, (u32, BTreeSet<TunnelId>)>,
+    pub routes: Vec<Route>,
+}
+
+fn router_lsa<'a>(lsdb: &'a Lsdb, rid: Ipv4Addr, now: Instant) -> Option<&'a Lsa> {
+    let e = lsdb.get(&LsaKey {
+        ls_type: LsType::Router,
+        id: rid,
+        adv_router: rid,
+    })?;
+    (!e.is_max_age(now)).then_some(&e.lsa)
+}
+
+/// True if `lsa` (a router-LSA) has a point-to-point link back to `to`.
+fn links_back(lsa: &Lsa, to: Ipv4Addr) -> bool {
+    match &lsa.body {
+        LsaBody::Router(r) => r
+            .links
+            .iter()
+            .any(|l| l.kind == LinkKind::PointToPoint && l.id == to),
+        _ => false,
+    }
+}
+
+fn prefix_of(id: Ipv4Addr, mask: Ipv4Addr) -> Option<Ipv4Network> {
+    let len = ipnetwork::ipv4_mask_to_prefix(mask).ok()?;
+    let net = u32::from(id) & u32::from(mask);
+    Ipv4Network::new(net.into(), len).ok()
+}
+
+/// Keeps the better of two routes to one prefix, or unites next hops on a tie.
+fn offer(table: &mut HashMap<Ipv4Network, Route>, route: Route) {
+    if route.next_hops.is_empty() {
+        return;
+    }
+    match table.get_mut(&route.prefix) {
+        None => {
+            table.insert(route.prefix, route);
+        }
+        Some(old) => match route.rank().cmp(&old.rank()) {
+            std::cmp::Ordering::Less => *old = route,
+            std::cmp::Ordering::Equal => old.next_hops.extend(route.next_hops),
+            std::cmp::Ordering::Greater => {}
+        },
+    }
+}
+
+/// Runs the calculation for `root` over `lsdb`. `adjacencies` are the root's Full
+/// point-to-point neighbors (which tunnel, at what cost): the first hop of every path.
+pub fn run(lsdb: &Lsdb, root: Ipv4Addr, adjacencies: &[Adjacency], now: Instant) -> SpfResult {
+    // Dijkstra over routers; a vertex's next hops are the union over its shortest paths.
+    let mut best: HashMap<Ipv4Addr, (u32, BTreeSet<TunnelId>)> = HashMap::new();
+    let mut done: BTreeMap<Ipv4Addr, (u32, BTreeSet<TunnelId>)> = BTreeMap::new();
+    let mut heap = BinaryHeap::new();
+    let root_lsa = router_lsa(lsdb, root, now);
+    for a in adjacencies {
+        let Some(lsa) = router_lsa(lsdb, a.neighbor, now) else {
+            continue;
+        };
+        if !links_back(lsa, root) || root_lsa.is_none() {
+            continue;
+        }
+        let cost = u32::from(a.cost);
+        let e = best
+            .entry(a.neighbor)
+            .or_insert((u32::MAX, BTreeSet::new()));
+        if cost < e.0 {
+            *e = (cost, BTreeSet::from([a.tunnel]));
+            heap.push(Reverse((cost, a.neighbor)));
+        } else if cost == e.0 {
+            e.1.insert(a.tunnel);
+        }
+    }
+    done.insert(root, (0, BTreeSet::new()));
+    while let Some(Reverse((cost, v))) = heap.pop() {
+        if done.contains_key(&v) {
+            continue;
+        }
+        let Some(entry) = best.get(&v).cloned() else {
+            continue;
+        };
+        if entry.0 != cost {
+            continue;
+        }
+        done.insert(v, entry.clone());
+        let Some(lsa) = router_lsa(lsdb, v, now) else {
+            continue;
+        };
+        let LsaBody::Router(r) = &lsa.body else {
+            continue;
+        };
+        for l in r.links.iter().filter(|l| l.kind == LinkKind::PointToPoint) {
+            let w = l.id;
+            if done.contains_key(&w) {
+                continue;
+            }
+            let Some(wlsa) = router_lsa(lsdb, w, now) else {
+                continue;
+            };
+            if !links_back(wlsa, v) {
+                continue;
+            }
+            let c = cost.saturating_add(u32::from(l.metric));
+            let e = best.entry(w).or_insert((u32::MAX, BTreeSet::new()));
+            if c < e.0 {
+                *e = (c, entry.1.clone());
+                heap.push(Reverse((c, w)));
+            } else if c == e.0 {
+                e.1.extend(entry.1.iter().copied());
+            }
+        }
+    }
+
+    // Stub networks of every reached router (the root's own are local, not routes).
+    let mut table: HashMap<Ipv4Network, Route> = HashMap::new();
+    for (rid, (cost, hops)) in done.iter().filter(|(rid, _)| **rid != root) {
+        let Some(LsaBody::Router(r)) = router_lsa(lsdb, *rid, now).map(|l| &l.body) else {
+            continue;
+        };
+        for l in r.links.iter().filter(|l| l.kind == LinkKind::Stub) {
+            if let Some(prefix) = prefix_of(l.id, l.data) {
+                offer(
+                    &mut table,
+                    Route {
+                        prefix,
+                        path_type: PathType::IntraArea,
+                        cost: cost.saturating_add(u32::from(l.metric)),
+                        cost2: 0,
+                        next_hops: hops.clone(),
+                    },
+                );
+            }
+        }
+    }
+    let intra: Vec<Route> = table.values().cloned().collect();
+
+    // Summaries (16.2) and externals (16.4).
+    for lsa in lsdb.live(now) {
+        let adv = lsa.header.adv_router;
+        if adv == root {
+            continue;
+        }
+        let Some((dist, hops)) = done.get(&adv) else {
+            continue;
+        };
+        match (&lsa.body, lsa.header.ls_type) {
+            (LsaBody::Summary(s), 3) if s.metric < LS_INFINITY => {
+                if let Some(prefix) = prefix_of(lsa.header.id, s.mask) {
+                    offer(
+                        &mut table,
+                        Route {
+                            prefix,
+                            path_type: PathType::InterArea,
+                            cost: dist.saturating_add(s.metric),
+                            cost2: 0,
+                            next_hops: hops.clone(),
+                        },
+                    );
+                }
+            }
+            (LsaBody::External(e), 5) if e.metric < LS_INFINITY => {
+                let Some(prefix) = prefix_of(lsa.header.id, e.mask) else {
+                    continue;
+                };
+                // A forwarding address must be reached by an intra-area route.
+                let (dist, hops) = if e.forwarding.is_unspecified() {
+                    (*dist, hops.clone())
+                } else {
+                    match intra
+                        .iter()
+                        .filter(|r| r.prefix.contains(e.forwarding))
+                        .max_by_key(|r| r.prefix.prefix())
+                    {
+                        Some(r) => (r.cost, r.next_hops.clone()),
+                        None => continue,
+                    }
+                };
+                let route = if e.e2 {
+                    Route {
+                        prefix,
+                        path_type: PathType::External2,
+                        cost: e.metric,
+                        cost2: dist,
+                        next_hops: hops,
+                    }
+                } else {
+                    Route {
+                        prefix,
+                        path_type: PathType::External1,
+                        cost: dist.saturating_add(e.metric),
+                        cost2: 0,
+                        next_hops: hops,
+                    }
+                };
+                offer(&mut table, route);
+            }
+            _ => {}
+        }
+    }
+    let mut routes: Vec<Route> = table.into_values().collect();
+    routes.sort_by_key(|r| (r.prefix.network(), r.prefix.prefix()));
+    done.remove(&root);
+    SpfResult {
+        routers: done,
+        routes,
+    }
+}
+
+/// When to run SPF: `delay` after the first change, then no sooner than `hold` after the
+/// previous run; the hold doubles (up to `max_hold`) while changes keep coming and goes
+/// back to its initial value after a quiet `max_hold`.
+#[derive(Debug, Clone)]
+pub struct Throttle {
+    pub delay: Duration,
+    pub initial_hold: Duration,
+    pub max_hold: Duration,
+    hold: Duration,
+    last_run: Option<Instant>,
+    due: Option<Instant>,
+    pub runs: u64,
+}
+
+impl Throttle {
+    pub fn new(delay: Duration, initial_hold: Duration, max_hold: Duration) -> Throttle {
+        Throttle {
+            delay,
+            initial_hold,
+            max_hold,
+            hold: initial_hold,
+            last_run: None,
+            due: None,
+            runs: 0,
+        }
+    }
+
+    /// Something changed: make sure a run is scheduled.
+    pub fn schedule(&mut self, now: Instant) {
+        if self.due.is_some() {
+            return;
+        }
+        let mut at = now + self.delay;
+        if let Some(last) = self.last_run {
+            at = at.max(last + self.hold);
+        }
+        self.due = Some(at);
+    }
+
+    pub fn due(&self) -> Option<Instant> {
+        self.due
+    }
+
+    /// True (and the run is recorded) if a scheduled run is due at `now`.
+    pub fn take_due(&mut self, now: Instant) -> bool {
+        match self.due {
+            Some(at) if at <= now => {
+                self.due = None;
+                let busy = self
+                    .last_run
+                    .is_some_and(|last| now.saturating_duration_since(last) < self.max_hold);
+                self.hold = if busy {
+                    (self.hold * 2).min(self.max_hold)
+                } else {
+                    self.initial_hold
+                };
+                self.last_run = Some(now);
+                self.runs += 1;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::lsa::{ExternalLsa, LsaHeader, RouterLink, RouterLsa};
+    use super::*;
+
+    fn ip(s: &str) -> Ipv4Addr {
+        s.parse().unwrap()
+    }
+
+    fn rid(n: u8) -> Ipv4Addr {
+        Ipv4Addr::new(10, 255, 0, n)
+    }
+
+    fn header(ls_type: u8, id: Ipv4Addr, adv: Ipv4Addr) -> LsaHeader {
+        LsaHeader {
+            age: 0,
+            options: 2,
+            ls_type,
+            id,
+            adv_router: adv,
+            seq: 0x8000_0001_u32 as i32,
+            checksum: 0,
+            length: 0,
+        }
+    }
+
+    /// A router-LSA of router `n` with p2p links (neighbor, metric) and its /32 stub.
+    fn router(n: u8, links: &[(u8, u16)]) -> Lsa {
+        let mut l: Vec<RouterLink> = links
+            .iter()
+            .map(|&(to, metric)| RouterLink {
+                kind: LinkKind::PointToPoint,
+                id: rid(to),
+                data: Ipv4Addr::new(0, 0, 0, to),
+                metric,
+            })
+            .collect();
+        l.push(RouterLink {
+            kind: LinkKind::Stub,
+            id: rid(n),
+            data: ip("255.255.255.255"),
+            metric: 0,
+        });
+        Lsa::build(
+            header(1, rid(n), rid(n)),
+            LsaBody::Router(RouterLsa { flags: 0, links: l }),
+        )
+    }
+
+    fn db(lsas: Vec<Lsa>, now: Instant) -> Lsdb {
+        let mut db = Lsdb::default();
+        for l in lsas {
+            db.install(l, now);
+        }
+        db
+    }
+
+    fn adj(n: u8, tunnel: u32, cost: u16) -> Adjacency {
+        Adjacency {
+            neighbor: rid(n),
+            tunnel: TunnelId(tunnel),
+            cost,
+        }
+    }
+
+    fn route<'a>(r: &'a SpfResult, p: &str) -> &'a Route {
+        let p: Ipv4Network = p.parse().unwrap();
+        r.routes
+            .iter()
+            .find(|r| r.prefix == p)
+            .unwrap_or_else(|| panic!("no route to {p}"))
+    }
+
+    fn hops(ids: &[u32]) -> BTreeSet<TunnelId> {
+        ids.iter().map(|&i| TunnelId(i)).collect()
+    }
+
+    #[test]
+    fn triangle_takes_the_cheaper_way_round() {
+        // 1 -10- 2, 1 -10- 3, 2 -50- 3: from 1, both direct; from 2, 3 is via 1 (20 < 50).
+        let now = Instant::now();
+        let lsdb = db(
+            vec![
+                router(1, &[(2, 10), (3, 10)]),
+                router(2, &[(1, 10), (3, 50)]),
+                router(3, &[(1, 10), (2, 50)]),
+            ],
+            now,
+        );
+        let r = run(&lsdb, rid(2), &[adj(1, 1, 10), adj(3, 2, 50)], now);
+        assert_eq!(route(&r, "10.255.0.1/32").next_hops, hops(&[1]));
+        let to3 = route(&r, "10.255.0.3/32");
+        assert_eq!((to3.cost, &to3.next_hops), (20, &hops(&[1])));
+        assert!(r
+            .routes
+            .iter()
+            .all(|r| r.prefix != "10.255.0.2/32".parse().unwrap()));
+    }
+
+    #[test]
+    fn square_with_equal_costs_is_ecmp() {
+        // 1-2, 1-3, 2-4, 3-4 all cost 10: router 1 reaches 4 over both tunnels.
+        let now = Instant::now();
+        let lsdb = db(
+            vec![
+                router(1, &[(2, 10), (3, 10)]),
+                router(2, &[(1, 10), (4, 10)]),
+                router(3, &[(1, 10), (4, 10)]),
+                router(4, &[(2, 10), (3, 10)]),
+            ],
+            now,
+        );
+        let r = run(&lsdb, rid(1), &[adj(2, 7, 10), adj(3, 9, 10)], now);
+        let to4 = route(&r, "10.255.0.4/32");
+        assert_eq!((to4.cost, &to4.next_hops), (20, &hops(&[7, 9])));
+        // Parallel tunnels to one neighbor at equal cost are ECMP too.
+        let r = run(
+            &lsdb,
+            rid(1),
+            &[adj(2, 7, 10), adj(2, 8, 10), adj(3, 9, 30)],
+            now,
+        );
+        assert_eq!(route(&r, "10.255.0.4/32").next_hops, hops(&[7, 8]));
+    }
+
+    #[test]
+    fn one_way_links_are_not_used() {
+        // 3 claims a link to 2, but 2 does not list 3: 3 is unreachable from 1 via 2.
+        let now = Instant::now();
+        let lsdb = db(
+            vec![
+                router(1, &[(2, 10)]),
+                router(2, &[(1, 10)]),
+                router(3, &[(2, 10)]),
+            ],
+            now,
+        );
+        let r = run(&lsdb, rid(1), &[adj(2, 1, 10)], now);
+        assert!(r.routers.contains_key(&rid(2)));
+        assert!(!r.routers.contains_key(&rid(3)));
+        // And an adjacency whose neighbor has no LSA yet gives nothing.
+        let r = run(&lsdb, rid(1), &[adj(3, 2, 10)], now);
+        assert!(r.routes.is_empty());
+    }
+
+    #[test]
+    fn partitioned_area_drops_the_far_side() {
+        let now = Instant::now();
+        let lsdb = db(
+            vec![
+                router(1, &[(2, 10)]),
+                router(2, &[(1, 10)]),
+                router(3, &[(4, 10)]),
+                router(4, &[(3, 10)]),
+            ],
+            now,
+        );
+        let r = run(&lsdb, rid(1), &[adj(2, 1, 10)], now);
+        assert_eq!(r.routers.len(), 1);
+        assert_eq!(r.routes.len(), 1);
+    }
+
+    #[test]
+    fn externals_type1_and_type2() {
+        let now = Instant::now();
+        let ext = |n: u8, prefix: &str, e2: bool, metric: u32| {
+            Lsa::build(
+                header(5, prefix.parse().unwrap(), rid(n)),
+                LsaBody::External(ExternalLsa {
+                    mask: ip("255.255.255.0"),
+                    e2,
+                    metric,
+                    forwarding: Ipv4Addr::UNSPECIFIED,
+                    tag: 0,
+                }),
+            )
+        };
+        let lsdb = db(
+            vec![
+                router(1, &[(2, 10), (3, 5)]),
+                router(2, &[(1, 10)]),
+                router(3, &[(1, 5)]),
+                // Same prefix from two ASBRs as E2 metric 20: the nearer ASBR (3) wins.
+                ext(2, "192.168.1.0", true, 20),
+                ext(3, "192.168.1.0", true, 20),
+                // E1 beats E2 whatever the metric.
+                ext(2, "192.168.2.0", false, 100),
+                ext(3, "192.168.2.0", true, 1),
+            ],
+            now,
+        );
+        let r = run(&lsdb, rid(1), &[adj(2, 2, 10), adj(3, 3, 5)], now);
+        let a = route(&r, "192.168.1.0/24");
+        assert_eq!(
+            (a.path_type, a.cost, a.cost2, &a.next_hops),
+            (PathType::External2, 20, 5, &hops(&[3]))
+        );
+        let b = route(&r, "192.168.2.0/24");
+        assert_eq!(
+            (b.path_type, b.cost, &b.next_hops),
+            (PathType::External1, 110, &hops(&[2]))
+        );
+    }
+
+    #[test]
+    fn maxage_lsas_are_ignored() {
+        let now = Instant::now();
+        let mut gone = router(2, &[(1, 10)]);
+        gone.set_age(super::super::lsa::MAX_AGE);
+        let lsdb = db(vec![router(1, &[(2, 10)]), gone], now);
+        assert!(run(&lsdb, rid(1), &[adj(2, 1, 10)], now).routes.is_empty());
+    }
+
+    #[test]
+    fn throttle_delays_then_holds_and_backs_off() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut t = Throttle::new(ms(10), ms(100), ms(1000));
+        t.schedule(t0);
+        assert!(!t.take_due(t0 + ms(5)));
+        assert!(t.take_due(t0 + ms(10)));
+        // A change right after: held until 100 ms after the run, then the hold doubles.
+        t.schedule(t0 + ms(20));
+        assert_eq!(t.due(), Some(t0 + ms(110)));
+        assert!(t.take_due(t0 + ms(110)));
+        t.schedule(t0 + ms(120));
+        assert_eq!(t.due(), Some(t0 + ms(310)));
+        assert!(t.take_due(t0 + ms(310)));
+        // Quiet for max_hold: back to the initial hold.
+        t.schedule(t0 + ms(5000));
+        assert!(t.take_due(t0 + ms(5010)));
+        t.schedule(t0 + ms(5020));
+        assert_eq!(t.due(), Some(t0 + ms(5110)));
+        assert_eq!(t.runs, 4);
+    }
+
+    /// A random mesh of `n` routers with degree about 4, for the size check below.
+    fn mesh(n: u32, now: Instant) -> Lsdb {
+        let r = |i: u32| Ipv4Addr::from(0x0a00_0000 + i);
+        let mut links: Vec<Vec<(u32, u16)>> = vec![vec![]; n as usize];
+        let mut x: u64 = 12345;
+        let mut rnd = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for i in 0..n {
+            let j = (i + 1) % n;
+            links[i as usize].push((j, 10));
+            links[j as usize].push((i, 10));
+            let k = (rnd() % u64::from(n)) as u32;
+            if k != i {
+                let c = 1 + (rnd() % 50) as u16;
+                links[i as usize].push((k, c));
+                links[k as usize].push((i, c));
+            }
+        }
+        let mut db = Lsdb::default();
+        for (i, l) in links.iter().enumerate() {
+            let mut rl: Vec<RouterLink> = l
+                .iter()
+                .map(|&(to, metric)| RouterLink {
+                    kind: LinkKind::PointToPoint,
+                    id: r(to),
+                    data: Ipv4Addr::UNSPECIFIED,
+                    metric,
+                })
+                .collect();
+            rl.push(RouterLink {
+                kind: LinkKind::Stub,
+                id: r(i as u32),
+                data: ip("255.255.255.255"),
+                metric: 0,
+            });
+            db.install(
+                Lsa::build(
+                    header(1, r(i as u32), r(i as u32)),
+                    LsaBody::Router(RouterLsa {
+                        flags: 0,
+                        links: rl,
+                    }),
+                ),
+                now,
+            );
+        }
+        db
+    }
+
+    #[test]
+    fn thousand_router_mesh_reaches_everyone() {
+        let now = Instant::now();
+        let lsdb = mesh(1000, now);
+        let root = Ipv4Addr::from(0x0a00_0000);
+        let adjs: Vec<Adjacency> = match &router_lsa(&lsdb, root, now).unwrap().body {
+            LsaBody::Router(r) => r
+                .links
+                .iter()
+                .filter(|l| l.kind == LinkKind::PointToPoint)
+                .enumerate()
+                .map(|(i, l)| Adjacency {
+                    neighbor: l.id,
+                    tunnel: TunnelId(i as u32 + 1),
+                    cost: l.metric,
+                })
+                .collect(),
+            _ => unreachable!(),
+        };
+        let started = std::time::Instant::now();
+        let r = run(&lsdb, root, &adjs, now);
+        let took = started.elapsed();
+        assert_eq!(r.routers.len(), 999);
+        assert_eq!(r.routes.len(), 999);
+        eprintln!("SPF over 1000 routers: {took:?}");
+    }
+}
