@@ -256,29 +256,42 @@ impl Fib {
     }
 
     /// Runs `f` on the current snapshot, through this thread's cache when it is fresh.
-    #[inline]
+    #[inline(always)]
     fn with_current<R>(&self, f: impl Fn(&FibSnapshot) -> R) -> R {
         // Acquire pairs with the Release increment in `apply`, which follows the store:
-        // seeing generation g means the snapshot loaded below is at least g's.
+        // seeing generation g means a snapshot loaded after this is at least g's.
         let generation = self.generation.load(Ordering::Acquire);
-        let cached = READER.try_with(|cell| {
-            let mut cache = cell.try_borrow_mut().ok()?;
-            let fresh = matches!(&*cache,
-                Some(c) if c.fib == self.id && c.generation == generation);
-            if !fresh {
+        let hit = READER.try_with(|cell| {
+            let cache = cell.try_borrow().ok()?;
+            match &*cache {
+                Some(c) if c.fib == self.id && c.generation == generation => Some(f(&c.snap)),
+                _ => None,
+            }
+        });
+        match hit {
+            Ok(Some(r)) => r,
+            _ => {
+                self.refill(generation);
+                f(&self.current.load())
+            }
+        }
+    }
+
+    /// Replaces this thread's cached snapshot (kept off the hot path).
+    #[cold]
+    #[inline(never)]
+    fn refill(&self, generation: u64) {
+        // Fails only while thread-local storage is torn down or if a lookup is nested
+        // in another; the caller then just uses an `ArcSwap` load.
+        let _ = READER.try_with(|cell| {
+            if let Ok(mut cache) = cell.try_borrow_mut() {
                 *cache = Some(ReaderCache {
                     fib: self.id,
                     generation,
                     snap: self.current.load_full(),
                 });
             }
-            cache.as_ref().map(|c| f(&c.snap))
         });
-        match cached {
-            Ok(Some(r)) => r,
-            // Thread-local storage being torn down, or `f` itself looked up this FIB.
-            _ => f(&self.current.load()),
-        }
     }
 
     #[inline]
