@@ -116,8 +116,9 @@ impl HostBatch {
             self.flush(host)?;
         }
         if self.len == self.bufs.len() {
-            self.bufs
-                .push(Vec::with_capacity(HEADROOM + usize::from(host.mtu())));
+            // Room for a whole coalesced super-segment: tun-rs only merges a flow's
+            // packets into a buffer that can hold the result without reallocating.
+            self.bufs.push(Vec::with_capacity(2 * HEADROOM + 65_535));
         }
         let buf = &mut self.bufs[self.len];
         buf.clear();
