@@ -6,6 +6,7 @@
 //! - [`wire`]: typed views over IP/ICMP bytes used by the packet path;
 //! - [`dataplane`]: tunnels, UDP, the FIB, the per-packet forwarding decision, the host TUN;
 //! - [`routing`]: the RIB that feeds the FIB;
+//! - [`nat`]: masquerading and port forwarding through wgrd's own nftables table;
 //! - [`router`]: the wiring that builds all of the above from a config and runs it;
 //! - [`control`]: the gRPC API over the router.
 
@@ -13,6 +14,7 @@ pub mod config;
 pub mod control;
 pub mod dataplane;
 pub mod keys;
+pub mod nat;
 pub mod router;
 pub mod routing;
 pub mod wire;

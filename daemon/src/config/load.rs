@@ -66,7 +66,15 @@ impl fmt::Display for ConfigErrors {
 
 impl std::error::Error for ConfigErrors {}
 
-const TOP_KEYS: &[&str] = &["router", "host", "tunnel", "route", "control"];
+const TOP_KEYS: &[&str] = &[
+    "router",
+    "host",
+    "tunnel",
+    "route",
+    "control",
+    "forwarding",
+    "nat",
+];
 const ROUTER_KEYS: &[&str] = &[
     "router-id",
     "private-key",
@@ -163,6 +171,32 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Config, ConfigErrors> {
         Some(f) => table_of(&mut cx, &f, "[control]").and_then(|s| control(&mut cx, &s, &dir)),
         None => Some(ControlConfig::default()),
     };
+    let forwarding = match root.get(&cx, "forwarding") {
+        Some(f) => {
+            table_of(&mut cx, &f, "[forwarding]").and_then(|s| super::nat::forwarding(&mut cx, &s))
+        }
+        None => Some(ForwardingConfig::default()),
+    };
+    let nat = match root.get(&cx, "nat") {
+        Some(f) => {
+            let names: Vec<String> = facts.tunnel_names.keys().cloned().collect();
+            let host_interface = host
+                .as_ref()
+                .and_then(|h| h.as_ref())
+                .map(|h| h.interface.clone());
+            let known = super::nat::Known {
+                tunnel_names: names.iter().map(String::as_str).collect(),
+                host_interface: match (&host_interface, facts.has_host) {
+                    (Some(name), _) => Some(name.as_str()),
+                    // A [host] that failed to parse: do not claim it is missing.
+                    (None, true) => Some(DEFAULT_HOST_INTERFACE),
+                    (None, false) => None,
+                },
+            };
+            table_of(&mut cx, &f, "[nat]").and_then(|s| super::nat::nat(&mut cx, &s, &known))
+        }
+        None => Some(NatConfig::default()),
+    };
 
     if !cx.errors.is_empty() {
         // File order; errors without a line (a missing section) first.
@@ -170,13 +204,24 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Config, ConfigErrors> {
         return Err(ConfigErrors(cx.errors));
     }
     // With no error recorded every part parsed; a `None` here would be a bug in this file.
-    let (Some(router), Some(host), Some(tunnels), Some(routes), Some(control)) = (
+    let (
+        Some(router),
+        Some(host),
+        Some(tunnels),
+        Some(routes),
+        Some(control),
+        Some(forwarding),
+        Some(nat),
+    ) = (
         router,
         host,
         tunnels.into_iter().collect::<Option<Vec<_>>>(),
         routes.into_iter().collect::<Option<Vec<_>>>(),
         control,
-    ) else {
+        forwarding,
+        nat,
+    )
+    else {
         cx.err(
             None,
             "config",
@@ -190,6 +235,8 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Config, ConfigErrors> {
         tunnels,
         routes,
         control,
+        forwarding,
+        nat,
     })
 }
 
@@ -274,7 +321,7 @@ fn table_of<'a>(cx: &mut Cx, f: &Field<'a>, what: &str) -> Option<Section<'a>> {
 }
 
 /// The entries of `[[name]]` (or of an array of inline tables), as 1-based sections.
-fn tables_of<'a>(cx: &mut Cx, f: &Field<'a>, what: &str) -> Vec<Section<'a>> {
+pub(super) fn tables_of<'a>(cx: &mut Cx, f: &Field<'a>, what: &str) -> Vec<Section<'a>> {
     let mut out = Vec::new();
     if let Some(array) = f.item.as_array_of_tables() {
         for (i, t) in array.iter().enumerate() {
@@ -463,7 +510,7 @@ fn host(cx: &mut Cx, s: &Section, facts: &mut Facts) -> Option<HostConfig> {
 }
 
 /// Why `name` cannot be a Linux interface name (the kernel's `dev_valid_name` rules).
-fn ifname_problem(name: &str) -> Option<&'static str> {
+pub(super) fn ifname_problem(name: &str) -> Option<&'static str> {
     if name.is_empty() || name.len() > 15 {
         Some("interface name must be 1..15 bytes long")
     } else if name == "." || name == ".." {

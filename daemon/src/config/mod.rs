@@ -9,6 +9,7 @@
 mod keyfile;
 pub mod load;
 pub mod model;
+mod nat;
 pub mod save;
 mod source;
 mod suggest;

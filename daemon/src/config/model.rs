@@ -20,6 +20,10 @@ pub struct Config {
     pub routes: Vec<StaticRoute>,
     /// The gRPC API's listeners and persistence (`[control]`).
     pub control: ControlConfig,
+    /// Per-packet switches of the forwarding decision (`[forwarding]`).
+    pub forwarding: ForwardingConfig,
+    /// Masquerading and port forwarding through the host's nftables (`[nat]`).
+    pub nat: NatConfig,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -118,5 +122,95 @@ impl Default for ControlConfig {
 impl Config {
     pub fn tunnel(&self, name: &str) -> Option<&TunnelConfig> {
         self.tunnels.iter().find(|t| t.name == name)
+    }
+}
+
+/// `[forwarding]`: switches of the userspace forwarding decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForwardingConfig {
+    /// Lower the MSS of TCP SYNs that enter or leave a tunnel to fit its MTU.
+    pub mss_clamp: bool,
+}
+
+impl Default for ForwardingConfig {
+    fn default() -> Self {
+        ForwardingConfig { mss_clamp: true }
+    }
+}
+
+/// `[nat]`: masquerading and port forwarding between the host's LAN interfaces and the
+/// host TUN, done by the kernel in an nftables table of wgrd's own.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NatConfig {
+    /// Write the forwarding sysctls NAT needs (otherwise they are only checked).
+    pub set_sysctls: bool,
+    /// `[[nat.masquerade]]`, in file order.
+    pub masquerade: Vec<Masquerade>,
+    /// `[[nat.port-forward]]`, in file order.
+    pub port_forwards: Vec<PortForward>,
+}
+
+impl NatConfig {
+    /// True when there is no NAT rule at all (wgrd then never runs `nft`).
+    pub fn is_empty(&self) -> bool {
+        self.masquerade.is_empty() && self.port_forwards.is_empty()
+    }
+}
+
+/// Traffic from `from` leaving the host through `out_interface` gets the address of that
+/// interface as its source (SNAT).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Masquerade {
+    pub from: Vec<NatSource>,
+    pub out_interface: String,
+}
+
+/// Which traffic a masquerade rule applies to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum NatSource {
+    /// `"tunnel:*"`: everything that arrives from wgrd (the host TUN).
+    AllTunnels,
+    /// `"tunnel:NAME"`: from wgrd with a source inside the tunnel's subnets or the static
+    /// routes via it.
+    Tunnel(String),
+    /// A source prefix, from any interface.
+    Prefix(IpNetwork),
+}
+
+/// Connections to `port` on the host arriving on `in_interface` go to `to` (DNAT).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortForward {
+    pub in_interface: String,
+    pub protocol: NatProtocol,
+    pub port: u16,
+    pub to: SocketAddr,
+    /// Also masquerade them toward wgrd, so the endpoint answers to the host's TUN address
+    /// and needs no route to the site.
+    pub masquerade: bool,
+}
+
+impl std::fmt::Display for NatSource {
+    /// As written in the config: `tunnel:*`, `tunnel:NAME` or the prefix.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NatSource::AllTunnels => write!(f, "tunnel:*"),
+            NatSource::Tunnel(name) => write!(f, "tunnel:{name}"),
+            NatSource::Prefix(p) => write!(f, "{p}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NatProtocol {
+    Tcp,
+    Udp,
+}
+
+impl NatProtocol {
+    pub fn name(self) -> &'static str {
+        match self {
+            NatProtocol::Tcp => "tcp",
+            NatProtocol::Udp => "udp",
+        }
     }
 }

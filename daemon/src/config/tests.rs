@@ -212,6 +212,8 @@ via = "blackhole"
             },
         ],
         control: ControlConfig::default(),
+        forwarding: ForwardingConfig::default(),
+        nat: NatConfig::default(),
     };
     assert_eq!(config, expected);
 }
@@ -1085,4 +1087,249 @@ fn control_tcp_needs_tls_or_loopback_plaintext() {
         "control.listen",
         5,
     );
+}
+
+// ------------------------------------------------------------ [forwarding] and [nat]
+
+/// A router with a host TUN and one tunnel "to-ep" (lines 1-9); NAT text goes after.
+const NAT_BASE: &str = "[router]\nrouter-id = \"10.255.0.1\"\nprivate-key-file = \"r1.key\"\n\
+[host]\naddresses = [\"10.9.0.1/24\"]\n\
+[[tunnel]]\nname = \"to-ep\"\npeer-public-key = \"{P0}\"\naddresses = [\"169.254.0.0/31\"]\n";
+
+fn with_nat(rest: &str) -> String {
+    format!("{NAT_BASE}{rest}")
+}
+
+#[test]
+fn forwarding_and_nat_default_to_clamping_and_no_rules() {
+    let f = Fixture::new();
+    let c = f.ok(ROUTER);
+    assert!(c.forwarding.mss_clamp);
+    assert!(c.nat.is_empty() && !c.nat.set_sysctls);
+    let c = f.ok(&with_router("[forwarding]\nmss-clamp = false\n"));
+    assert!(!c.forwarding.mss_clamp);
+}
+
+#[test]
+fn nat_rules_load_into_the_model() {
+    let f = Fixture::new();
+    let c = f.ok(&with_nat(
+        r#"
+[nat]
+set-sysctls = true
+
+[[nat.masquerade]]
+out-interface = "eth1"
+
+[[nat.masquerade]]
+from = ["tunnel:to-ep", "10.0.0.0/24", "fd00::/64"]
+out-interface = "eth2"
+
+[[nat.port-forward]]
+in-interface = "eth1"
+protocol = "tcp"
+port = 8080
+to = "10.0.0.1:80"
+
+[[nat.port-forward]]
+in-interface = "eth1"
+protocol = "udp"
+port = 8080
+to = "[fd00::1]:53"
+masquerade = false
+"#,
+    ));
+    let expected = NatConfig {
+        set_sysctls: true,
+        masquerade: vec![
+            Masquerade {
+                from: vec![NatSource::AllTunnels],
+                out_interface: "eth1".into(),
+            },
+            Masquerade {
+                from: vec![
+                    NatSource::Tunnel("to-ep".into()),
+                    NatSource::Prefix("10.0.0.0/24".parse().unwrap()),
+                    NatSource::Prefix("fd00::/64".parse().unwrap()),
+                ],
+                out_interface: "eth2".into(),
+            },
+        ],
+        port_forwards: vec![
+            PortForward {
+                in_interface: "eth1".into(),
+                protocol: NatProtocol::Tcp,
+                port: 8080,
+                to: "10.0.0.1:80".parse().unwrap(),
+                masquerade: true,
+            },
+            PortForward {
+                in_interface: "eth1".into(),
+                protocol: NatProtocol::Udp,
+                port: 8080,
+                to: "[fd00::1]:53".parse().unwrap(),
+                masquerade: false,
+            },
+        ],
+    };
+    assert_eq!(c.nat, expected);
+}
+
+#[test]
+fn nat_errors_name_the_field_and_line() {
+    let f = Fixture::new();
+    // Lines: 10 is the first after NAT_BASE.
+    let e = f.only_error(
+        &with_nat("[[nat.masquerade]]\nfrom = [\"tunnel:to-eq\"]\nout-interface = \"eth1\"\n"),
+        "nat.masquerade[1].from[1]",
+        11,
+    );
+    assert_why(&e, "did you mean \"tunnel:to-ep\"");
+    let e = f.only_error(
+        &with_nat("[[nat.masquerade]]\nfrom = [\"10.0.0.1/24\"]\nout-interface = \"eth1\"\n"),
+        "nat.masquerade[1].from[1]",
+        11,
+    );
+    assert_why(&e, "the prefix is 10.0.0.0/24");
+    let e = f.only_error(
+        &with_nat("[[nat.masquerade]]\nfrom = []\nout-interface = \"eth1\"\n"),
+        "nat.masquerade[1].from",
+        11,
+    );
+    assert_why(&e, "empty");
+    let e = f.only_error(
+        &with_nat("[[nat.masquerade]]\nout-interface = \"wgrd0\"\n"),
+        "nat.masquerade[1].out-interface",
+        11,
+    );
+    assert_why(&e, "wgrd's own TUN");
+    let e = f.only_error(
+        &with_nat("[[nat.masquerade]]\n"),
+        "nat.masquerade[1].out-interface",
+        10,
+    );
+    assert_why(&e, "missing");
+    let e = f.only_error(
+        &with_nat(
+            "[[nat.masquerade]]\nout-interface = \"eth1\"\nfrom = [\"tunnel:*\", \"tunnel:*\"]\n",
+        ),
+        "nat.masquerade[1].from[2]",
+        12,
+    );
+    assert_why(&e, "twice");
+
+    let pf = |body: &str| with_nat(&format!("[[nat.port-forward]]\n{body}"));
+    let e = f.only_error(
+        &pf("in-interface = \"eth1\"\nprotocol = \"icmp\"\nport = 1\nto = \"10.0.0.1:80\"\n"),
+        "nat.port-forward[1].protocol",
+        12,
+    );
+    assert_why(&e, "\"tcp\" or \"udp\"");
+    let e = f.only_error(
+        &pf("in-interface = \"eth1\"\nprotocol = \"tcp\"\nport = 0\nto = \"10.0.0.1:80\"\n"),
+        "nat.port-forward[1].port",
+        13,
+    );
+    assert_why(&e, "out of range 1..=65535");
+    let e = f.only_error(
+        &pf("in-interface = \"eth1\"\nprotocol = \"tcp\"\nport = 1\nto = \"10.0.0.1\"\n"),
+        "nat.port-forward[1].to",
+        14,
+    );
+    assert_why(&e, "IP:port");
+    let e = f.only_error(
+        &pf("in-interface = \"eth 1\"\nprotocol = \"tcp\"\nport = 1\nto = \"10.0.0.1:80\"\n"),
+        "nat.port-forward[1].in-interface",
+        11,
+    );
+    assert_why(&e, "whitespace");
+    let e = f.only_error(
+        &pf("in-interface = \"eth1\"\nprotocol = \"tcp\"\nport = 1\nto = \"10.0.0.1:80\"\nmasquerad = true\n"),
+        "nat.port-forward[1].masquerad",
+        15,
+    );
+    assert_why(&e, "did you mean masquerade");
+    let e = f.only_error(
+        &with_nat(
+            "[[nat.port-forward]]\nin-interface = \"eth1\"\nprotocol = \"tcp\"\nport = 80\nto = \"10.0.0.1:80\"\n\
+             [[nat.port-forward]]\nin-interface = \"eth1\"\nprotocol = \"tcp\"\nport = 80\nto = \"10.0.0.2:80\"\n",
+        ),
+        "nat.port-forward[2].port",
+        15,
+    );
+    assert_why(&e, "already forwarded by nat.port-forward[1] (line 10)");
+    let e = f.only_error(
+        &with_nat("[nat]\nset-sysctl = true\n"),
+        "nat.set-sysctl",
+        11,
+    );
+    assert_why(&e, "did you mean set-sysctls");
+    let e = f.only_error(
+        &with_router("[forwarding]\nmss-clamp = 1\n"),
+        "forwarding.mss-clamp",
+        5,
+    );
+    assert_why(&e, "true or false");
+}
+
+#[test]
+fn nat_needs_a_host_section() {
+    let f = Fixture::new();
+    let e = f.only_error(
+        &with_router("\n[[nat.masquerade]]\nout-interface = \"eth1\"\n"),
+        "nat",
+        5,
+    );
+    assert_why(&e, "needs a [host] section");
+    // An empty [nat] is fine without a host.
+    f.ok(&with_router("[nat]\nset-sysctls = true\n"));
+}
+
+#[test]
+fn nat_and_forwarding_round_trip_through_save() {
+    let f = Fixture::new();
+    let text = f.text(&with_nat(
+        r#"
+[forwarding]
+mss-clamp = false # PMTUD works here
+
+# the LAN side
+[[nat.masquerade]]
+out-interface = "eth1"
+
+[[nat.port-forward]]
+in-interface = "eth1"
+protocol = "tcp"
+port = 8080
+to = "10.0.0.1:80" # the web server
+"#,
+    ));
+    let path = f.config_path();
+    fs::write(&path, &text).unwrap();
+    let mut c = load_file(&path).unwrap();
+    super::save::save(&path, &c).unwrap();
+    assert_eq!(
+        fs::read_to_string(&path).unwrap(),
+        text,
+        "unchanged saves as is"
+    );
+
+    c.nat.port_forwards[0].port = 8081;
+    c.nat.masquerade.push(Masquerade {
+        from: vec![NatSource::Prefix("192.0.2.0/24".parse().unwrap())],
+        out_interface: "eth2".into(),
+    });
+    c.nat.set_sysctls = true;
+    c.forwarding.mss_clamp = true;
+    super::save::save(&path, &c).unwrap();
+    let saved = fs::read_to_string(&path).unwrap();
+    assert!(saved.contains("# the web server"), "{saved}");
+    assert!(saved.contains("port = 8081"), "{saved}");
+    assert_eq!(load_file(&path).unwrap(), c);
+
+    c.nat = NatConfig::default();
+    super::save::save(&path, &c).unwrap();
+    let saved = fs::read_to_string(&path).unwrap();
+    assert!(!saved.contains("nat"), "{saved}");
+    assert_eq!(load_file(&path).unwrap(), c);
 }

@@ -252,6 +252,8 @@ pub(crate) fn to_toml(c: &pb::Config, current: &Config) -> String {
     ct.insert("plaintext", value(control.plaintext));
     ct.insert("persist", value(control.persist));
     doc.insert("control", Item::Table(ct));
+    // The message has no [forwarding] / [nat] fields: the running ones carry over.
+    crate::config::save::update_nat(&mut doc, current);
     doc.to_string()
 }
 

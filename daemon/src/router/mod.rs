@@ -36,6 +36,8 @@ pub enum RouterError {
     Host(std::io::Error),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    #[error("nat: {0}")]
+    Nat(#[from] crate::nat::NatError),
 }
 
 /// A config that cannot be applied to the running router. Nothing was changed.
@@ -89,6 +91,8 @@ pub struct Router {
     state: tokio::sync::Mutex<State>,
     events: tokio::sync::broadcast::Sender<RouterEvent>,
     local: Arc<Mutex<LocalDispatch>>,
+    /// wgrd's nftables table (`[nat]`).
+    nat: crate::nat::Nat,
 }
 
 /// Who gets the router's own packets: protocol tasks by IP protocol number (OSPF is 89,
@@ -184,7 +188,10 @@ impl Router {
         rib.replace_source(RouteSource::Connected, connected_routes(&config, &table));
         rib.replace_source(RouteSource::Static, static_routes(&config, &table));
 
+        let nat = crate::nat::Nat::new();
+        nat.apply(&config).await?;
         let forwarder = Forwarder::new(local_addresses(&config, &table));
+        forwarder.set_mss_clamp(config.forwarding.mss_clamp);
         let (local_tx, local_rx) = tokio::sync::mpsc::channel(LOCAL_QUEUE);
         let path = Arc::new(PacketPath::new(
             fib, forwarder, ports, host, demux, table, local_tx,
@@ -209,6 +216,7 @@ impl Router {
             }),
             events,
             local,
+            nat,
         };
         {
             let mut state = router.state.lock().await;
@@ -225,6 +233,11 @@ impl Router {
     /// The running config (key material included: never send it anywhere as is).
     pub async fn config(&self) -> Config {
         self.state.lock().await.config.clone()
+    }
+
+    /// NAT rules with their counters, and the sysctls they need.
+    pub async fn nat_status(&self) -> crate::nat::NatStatus {
+        self.nat.status().await
     }
 
     /// The packet path, for the control plane (local send, counters).
@@ -429,6 +442,13 @@ impl Router {
         if !errors.is_empty() {
             return Err(errors);
         }
+        if let Err(e) = self.nat.apply(&new).await {
+            return Err(vec![ApplyError {
+                field: "nat".into(),
+                why: e.to_string(),
+            }]);
+        }
+        self.path.forwarder.set_mss_clamp(new.forwarding.mss_clamp);
 
         let mut summary = ApplySummary::default();
         let current = self.path.tunnels.load_full();
@@ -530,6 +550,7 @@ impl Router {
     /// Stop every thread and remove what the router created (TUN, kernel routes).
     pub async fn shutdown(&self) {
         self.path.stop();
+        self.nat.clear().await;
         if let Some(kernel) = self.state.lock().await.kernel.as_mut() {
             kernel.clear().await;
         }
