@@ -3,7 +3,9 @@
 //! Layers, from the bytes up: [`lsa`] and [`packet`] are the codecs (appendix A).
 //! This room owns OSPF's own state only; it reaches the router through `io`.
 
+pub mod instance;
 pub mod lsa;
 pub mod lsdb;
+pub mod neighbor;
 pub mod packet;
 pub mod spf;

@@ -263,8 +263,8 @@ pub fn run(lsdb: &Lsdb, root: Ipv4Addr, adjacencies: &[Adjacency], now: Instant)
 }
 
 /// When to run SPF: `delay` after the first change, then no sooner than `hold` after the
-/// previous run; the hold doubles (up to `max_hold`) while changes keep coming and goes
-/// back to its initial value after a quiet `max_hold`.
+/// previous run; the hold doubles (up to `max_hold`) while runs follow each other within
+/// twice the hold, and goes back to its initial value after a quieter spell.
 #[derive(Debug, Clone)]
 pub struct Throttle {
     pub delay: Duration,
@@ -310,9 +310,10 @@ impl Throttle {
         match self.due {
             Some(at) if at <= now => {
                 self.due = None;
+                // Busy: this run follows the previous one closely (changes keep coming).
                 let busy = self
                     .last_run
-                    .is_some_and(|last| now.saturating_duration_since(last) < self.max_hold);
+                    .is_some_and(|last| now.saturating_duration_since(last) <= self.hold * 2);
                 self.hold = if busy {
                     (self.hold * 2).min(self.max_hold)
                 } else {

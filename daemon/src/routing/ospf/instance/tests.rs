@@ -1,0 +1,545 @@
+//! Deterministic tests of whole instances: a simulated network of instances whose
+//! packets are handed over in memory, with a clock that only moves when the test says.
+//! No sockets, no sleeping: the same inputs always give the same outputs.
+
+use super::*;
+use crate::routing::ospf::spf::PathType;
+use std::collections::VecDeque;
+
+fn rid(n: usize) -> Ipv4Addr {
+    Ipv4Addr::new(10, 255, 0, n as u8)
+}
+
+fn net(s: &str) -> Ipv4Network {
+    s.parse().unwrap()
+}
+
+struct Link {
+    a: (usize, TunnelId),
+    b: (usize, TunnelId),
+    up: bool,
+}
+
+struct Lab {
+    t0: Instant,
+    now: Instant,
+    nodes: Vec<Instance>,
+    cfgs: Vec<InstanceConfig>,
+    links: Vec<Link>,
+    queue: VecDeque<(usize, Input)>,
+    routes: Vec<Vec<Route>>,
+    changes: Vec<(usize, Ipv4Addr, State)>,
+    sent: u64,
+}
+
+fn iface(tunnel: TunnelId, cost: u16) -> InterfaceConfig {
+    InterfaceConfig {
+        tunnel,
+        name: format!("t{}", tunnel.0),
+        address: None,
+        cost,
+        hello: 1,
+        dead: 3,
+        retransmit: Duration::from_secs(1),
+        mtu: 1420,
+    }
+}
+
+impl Lab {
+    /// Routers 1..=n (index 0 unused in ids: node i has router id 10.255.0.(i+1)),
+    /// linked by `edges` (a, b, cost); each router also has a stub 10.(i+1).0.0/24.
+    fn new(n: usize, edges: &[(usize, usize, u16)]) -> Lab {
+        let now = Instant::now();
+        let mut cfgs: Vec<InstanceConfig> = (0..n)
+            .map(|i| InstanceConfig {
+                router_id: rid(i + 1),
+                area: Ipv4Addr::UNSPECIFIED,
+                interfaces: vec![],
+                stubs: vec![
+                    (Ipv4Network::new(rid(i + 1), 32).unwrap(), 0),
+                    (
+                        Ipv4Network::new(Ipv4Addr::new(10, i as u8 + 1, 0, 0), 24).unwrap(),
+                        1,
+                    ),
+                ],
+                externals: vec![],
+                timers: Timers::default(),
+            })
+            .collect();
+        let mut links = Vec::new();
+        for &(a, b, cost) in edges {
+            let ta = TunnelId(cfgs[a].interfaces.len() as u32 + 1);
+            let tb = TunnelId(cfgs[b].interfaces.len() as u32 + 1);
+            cfgs[a].interfaces.push(iface(ta, cost));
+            cfgs[b].interfaces.push(iface(tb, cost));
+            links.push(Link {
+                a: (a, ta),
+                b: (b, tb),
+                up: true,
+            });
+        }
+        let nodes = cfgs.iter().map(|c| Instance::new(c.clone(), now)).collect();
+        Lab {
+            t0: now,
+            now,
+            nodes,
+            cfgs,
+            links,
+            queue: VecDeque::new(),
+            routes: vec![vec![]; n],
+            changes: vec![],
+            sent: 0,
+        }
+    }
+
+    fn deliver(&mut self, node: usize, outputs: Vec<Output>) {
+        for o in outputs {
+            if std::env::var("OSPF_TRACE").is_ok() {
+                if let Output::Send { packet, .. } = &o {
+                    eprintln!(
+                        "{:?} node {node} sends {:?}",
+                        self.now - self.t0,
+                        PacketRepr::parse_bytes(packet).map(|p| p.body)
+                    );
+                }
+            }
+            match o {
+                Output::Send {
+                    tunnel,
+                    packet,
+                    dst,
+                    ..
+                } => {
+                    self.sent += 1;
+                    let Some(l) = self
+                        .links
+                        .iter()
+                        .find(|l| l.a == (node, tunnel) || l.b == (node, tunnel))
+                    else {
+                        continue;
+                    };
+                    if !l.up {
+                        continue;
+                    }
+                    let (to, t) = if l.a == (node, tunnel) { l.b } else { l.a };
+                    self.queue.push_back((
+                        to,
+                        Input::Packet {
+                            tunnel: t,
+                            src: rid(node + 1),
+                            dst,
+                            bytes: packet,
+                        },
+                    ));
+                }
+                Output::Routes(r) => self.routes[node] = r,
+                Output::NeighborChanged { router_id, to, .. } => {
+                    if std::env::var("OSPF_TRACE").is_ok() {
+                        eprintln!(
+                            "{:?} node {node} nbr {router_id} -> {to:?}",
+                            self.now - self.t0
+                        );
+                    }
+                    self.changes.push((node, router_id, to))
+                }
+            }
+        }
+    }
+
+    fn input(&mut self, node: usize, input: Input) {
+        let out = self.nodes[node].handle(self.now, input);
+        self.deliver(node, out);
+        self.drain();
+    }
+
+    fn drain(&mut self) {
+        let mut budget = 100_000;
+        while let Some((node, input)) = self.queue.pop_front() {
+            budget -= 1;
+            assert!(budget > 0, "packet storm");
+            let out = self.nodes[node].handle(self.now, input);
+            self.deliver(node, out);
+        }
+    }
+
+    /// Advance the clock by `dt`, firing every node's timers.
+    fn step(&mut self, dt: Duration) {
+        self.now += dt;
+        for n in 0..self.nodes.len() {
+            let out = self.nodes[n].handle(self.now, Input::Timer);
+            self.deliver(n, out);
+        }
+        self.drain();
+    }
+
+    /// Steps of 10 ms until `cond` holds; returns the simulated time it took.
+    fn run_until(&mut self, limit: Duration, mut cond: impl FnMut(&Lab) -> bool) -> Duration {
+        let start = self.now;
+        while !cond(self) {
+            assert!(
+                self.now - start < limit,
+                "condition not met within {limit:?}"
+            );
+            self.step(Duration::from_millis(10));
+        }
+        self.now - start
+    }
+
+    fn all_full(&self) -> bool {
+        self.nodes.iter().enumerate().all(|(i, n)| {
+            let want = self.cfgs[i].interfaces.len();
+            let full = n
+                .neighbors()
+                .iter()
+                .filter(|(_, _, s)| *s == State::Full)
+                .count();
+            let up_links = self
+                .links
+                .iter()
+                .filter(|l| l.up && (l.a.0 == i || l.b.0 == i))
+                .count();
+            full == up_links && want >= up_links
+        })
+    }
+
+    fn route(&self, node: usize, prefix: &str) -> Option<&Route> {
+        let p = net(prefix);
+        self.routes[node].iter().find(|r| r.prefix == p)
+    }
+
+    fn hops(&self, node: usize, prefix: &str) -> Vec<u32> {
+        self.route(node, prefix)
+            .map(|r| r.next_hops.iter().map(|t| t.0).collect())
+            .unwrap_or_default()
+    }
+
+    fn cut(&mut self, link: usize) {
+        self.links[link].up = false;
+        let (a, b) = (self.links[link].a, self.links[link].b);
+        self.input(a.0, Input::PeerSilent(a.1));
+        self.input(b.0, Input::PeerSilent(b.1));
+    }
+
+    fn lsdb_digest(&self, node: usize) -> Vec<(LsaKey, i32, u16)> {
+        self.nodes[node]
+            .lsdb()
+            .iter()
+            .map(|(k, e)| (*k, e.lsa.header.seq, e.lsa.header.checksum))
+            .collect()
+    }
+}
+
+#[test]
+fn two_routers_go_through_every_state_to_full() {
+    let mut lab = Lab::new(2, &[(0, 1, 10)]);
+    let took = lab.run_until(Duration::from_secs(5), Lab::all_full);
+    // The router with the higher id (node 1) is master; both pass through each state.
+    let states = |node: usize| -> Vec<State> {
+        lab.changes
+            .iter()
+            .filter(|c| c.0 == node)
+            .map(|c| c.2)
+            .collect()
+    };
+    for node in 0..2 {
+        let s = states(node);
+        assert_eq!(
+            &s[..3],
+            &[State::Init, State::ExStart, State::Exchange],
+            "{s:?}"
+        );
+        assert_eq!(*s.last().unwrap(), State::Full);
+    }
+    assert!(took < Duration::from_millis(100), "took {took:?}");
+    // Routes follow once the new router-LSAs (MinLSInterval after the first ones) arrive.
+    let took = lab.run_until(Duration::from_secs(2), |l| !l.routes[0].is_empty());
+    assert!(took <= Duration::from_millis(300), "routes took {took:?}");
+    assert_eq!(lab.lsdb_digest(0), lab.lsdb_digest(1));
+    assert_eq!(lab.hops(0, "10.255.0.2/32"), vec![1]);
+    assert_eq!(lab.hops(1, "10.1.0.0/24"), vec![1]);
+    assert_eq!(lab.route(1, "10.1.0.0/24").unwrap().cost, 11);
+}
+
+#[test]
+fn triangle_converges_to_lowest_cost_and_reroutes_on_a_silent_peer() {
+    // 1 -10- 2, 2 -10- 3, 1 -50- 3: node 0 reaches node 2 via node 1 (cost 20).
+    let mut lab = Lab::new(3, &[(0, 1, 10), (1, 2, 10), (0, 2, 50)]);
+    lab.run_until(Duration::from_secs(5), Lab::all_full);
+    lab.run_until(Duration::from_secs(2), |l| {
+        l.route(0, "10.255.0.3/32").is_some_and(|r| r.cost == 20)
+    });
+    assert_eq!(lab.hops(0, "10.255.0.3/32"), vec![1]);
+    assert_eq!(lab.hops(0, "10.3.0.0/24"), vec![1]);
+    assert_eq!(lab.route(0, "10.3.0.0/24").unwrap().cost, 21);
+    for n in 0..3 {
+        assert_eq!(lab.lsdb_digest(n), lab.lsdb_digest(0), "LSDBs differ");
+        assert_eq!(lab.routes[n].len(), 4, "{:?}", lab.routes[n]);
+    }
+    // Failures come in steady state: let the SPF hold time relax first.
+    for _ in 0..100 {
+        lab.step(Duration::from_millis(100));
+    }
+    let runs_before: u64 = lab.nodes.iter().map(|n| n.spf_runs()).sum();
+
+    // Cut 1-2 silently; the tunnels report it and traffic moves to the direct link.
+    lab.cut(0);
+    let took = lab.run_until(Duration::from_secs(2), |l| {
+        l.hops(0, "10.255.0.3/32") == vec![2] && l.hops(1, "10.255.0.1/32") == vec![2]
+    });
+    assert!(took <= Duration::from_millis(20), "reroute took {took:?}");
+    assert_eq!(lab.route(0, "10.255.0.3/32").unwrap().cost, 50);
+    assert_eq!(lab.route(1, "10.255.0.1/32").unwrap().cost, 60);
+    // Quiet afterwards: a bounded number of SPF runs, none while nothing changes.
+    lab.run_until(Duration::from_secs(3), |_| false_after(3));
+    let runs_after: u64 = lab.nodes.iter().map(|n| n.spf_runs()).sum();
+    assert!(
+        runs_after - runs_before <= 12,
+        "{} SPF runs",
+        runs_after - runs_before
+    );
+    let settled: u64 = lab.nodes.iter().map(|n| n.spf_runs()).sum();
+    for _ in 0..200 {
+        lab.step(Duration::from_millis(10));
+    }
+    assert_eq!(lab.nodes.iter().map(|n| n.spf_runs()).sum::<u64>(), settled);
+
+    // The link comes back: the adjacency re-forms and the cheap path returns.
+    lab.links[0].up = true;
+    lab.run_until(Duration::from_secs(5), |l| {
+        l.hops(0, "10.255.0.3/32") == vec![1]
+    });
+}
+
+/// A run_until condition that is true on the n-th call (lets time pass).
+fn false_after(_n: u32) -> bool {
+    thread_local!(static CALLS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) });
+    CALLS.with(|c| {
+        c.set(c.get() + 1);
+        c.get() % 100 == 0
+    })
+}
+
+#[test]
+fn square_with_equal_costs_installs_both_paths() {
+    let mut lab = Lab::new(4, &[(0, 1, 10), (0, 2, 10), (1, 3, 10), (2, 3, 10)]);
+    lab.run_until(Duration::from_secs(5), Lab::all_full);
+    lab.run_until(Duration::from_secs(2), |l| {
+        l.hops(0, "10.4.0.0/24").len() == 2
+    });
+    assert_eq!(lab.hops(0, "10.4.0.0/24"), vec![1, 2]);
+    assert_eq!(lab.route(0, "10.4.0.0/24").unwrap().cost, 21);
+}
+
+#[test]
+fn dead_interval_ends_an_adjacency_without_a_silence_report() {
+    let mut lab = Lab::new(2, &[(0, 1, 10)]);
+    lab.run_until(Duration::from_secs(5), Lab::all_full);
+    lab.links[0].up = false;
+    let took = lab.run_until(Duration::from_secs(10), |l| {
+        l.nodes[0].neighbors().is_empty()
+    });
+    assert!(
+        took >= Duration::from_secs(2) && took <= Duration::from_secs(3),
+        "{took:?}"
+    );
+    lab.run_until(Duration::from_secs(1), |l| l.routes[0].is_empty());
+    assert_eq!(lab.nodes[0].counters()["inactivity_timer"], 1);
+}
+
+#[test]
+fn redistributed_externals_are_learned_and_flushed_when_withdrawn() {
+    let mut lab = Lab::new(3, &[(0, 1, 10), (1, 2, 10)]);
+    lab.cfgs[2].externals = vec![External {
+        prefix: net("192.168.50.0/24"),
+        metric: 20,
+        e2: true,
+    }];
+    let cfg = lab.cfgs[2].clone();
+    lab.input(2, Input::Configure(cfg));
+    lab.run_until(Duration::from_secs(5), |l| {
+        l.route(0, "192.168.50.0/24").is_some()
+    });
+    let r = lab.route(0, "192.168.50.0/24").unwrap();
+    assert_eq!(
+        (r.path_type, r.cost, r.cost2),
+        (PathType::External2, 20, 20)
+    );
+    // The ASBR sets the E bit in its router-LSA.
+    let key = LsaKey {
+        ls_type: LsType::Router,
+        id: rid(3),
+        adv_router: rid(3),
+    };
+    match &lab.nodes[0].lsdb().get(&key).unwrap().lsa.body {
+        LsaBody::Router(r) => assert_eq!(r.flags & FLAG_E, FLAG_E),
+        _ => unreachable!(),
+    }
+
+    // Withdraw: flushed with MaxAge everywhere, then removed from every LSDB.
+    lab.cfgs[2].externals.clear();
+    let cfg = lab.cfgs[2].clone();
+    lab.input(2, Input::Configure(cfg));
+    lab.run_until(Duration::from_secs(2), |l| {
+        l.route(0, "192.168.50.0/24").is_none()
+    });
+    let ext = LsaKey {
+        ls_type: LsType::AsExternal,
+        id: "192.168.50.0".parse().unwrap(),
+        adv_router: rid(3),
+    };
+    lab.run_until(Duration::from_secs(5), |l| {
+        (0..3).all(|n| l.nodes[n].lsdb().get(&ext).is_none())
+    });
+}
+
+#[test]
+fn a_restarted_router_outnumbers_its_old_lsas() {
+    let mut lab = Lab::new(2, &[(0, 1, 10)]);
+    lab.run_until(Duration::from_secs(5), Lab::all_full);
+    // Bump router 2's LSA a few times (config changes), so its sequence is high.
+    for k in 0..3u8 {
+        lab.cfgs[1].stubs.push((net(&format!("10.99.{k}.0/24")), 1));
+        let cfg = lab.cfgs[1].clone();
+        lab.input(1, Input::Configure(cfg));
+        lab.step(Duration::from_secs(1));
+    }
+    let key = LsaKey {
+        ls_type: LsType::Router,
+        id: rid(2),
+        adv_router: rid(2),
+    };
+    let old_seq = lab.nodes[0].lsdb().get(&key).unwrap().lsa.header.seq;
+    assert!(old_seq > INITIAL_SEQUENCE + 2, "{old_seq:x}");
+
+    // Restart router 2 with its original config: it starts at the initial sequence,
+    // learns its old LSA from router 1 and originates above it.
+    lab.cfgs[1].stubs.truncate(2);
+    lab.nodes[1] = Instance::new(lab.cfgs[1].clone(), lab.now);
+    lab.cut(0);
+    lab.links[0].up = true;
+    lab.run_until(Duration::from_secs(5), |l| {
+        l.nodes[0]
+            .lsdb()
+            .get(&key)
+            .is_some_and(|e| e.lsa.header.seq > old_seq)
+            && l.lsdb_digest(0) == l.lsdb_digest(1)
+    });
+    assert!(lab.nodes[1].counters()["self_originated_received"] >= 1);
+    lab.run_until(Duration::from_secs(2), |l| {
+        l.route(0, "10.99.0.0/24").is_none()
+    });
+}
+
+#[test]
+fn lsas_are_retransmitted_until_acknowledged() {
+    let mut lab = Lab::new(2, &[(0, 1, 10)]);
+    lab.run_until(Duration::from_secs(5), Lab::all_full);
+    // Drop everything from router 2 to router 1 for a moment: router 1's new LSA is
+    // not acknowledged and is sent again after the retransmit interval.
+    lab.cfgs[0].stubs.push((net("10.77.0.0/16"), 5));
+    let cfg = lab.cfgs[0].clone();
+    lab.step(Duration::from_secs(2));
+    lab.links[0].up = false;
+    lab.input(0, Input::Configure(cfg));
+    for _ in 0..30 {
+        lab.step(Duration::from_millis(10));
+    }
+    lab.links[0].up = true;
+    lab.run_until(Duration::from_secs(3), |l| {
+        l.route(1, "10.77.0.0/16").is_some()
+    });
+    assert!(
+        lab.nodes[0]
+            .counters()
+            .get("lsu_retransmit")
+            .copied()
+            .unwrap_or(0)
+            >= 1
+    );
+    // And once acknowledged, the retransmissions stop.
+    let before = lab.nodes[0].counters().get("lsu_retransmit").copied();
+    for _ in 0..300 {
+        lab.step(Duration::from_millis(10));
+    }
+    assert_eq!(
+        lab.nodes[0].counters().get("lsu_retransmit").copied(),
+        before
+    );
+}
+
+#[test]
+fn malformed_and_foreign_packets_are_counted_and_dropped() {
+    let mut lab = Lab::new(2, &[(0, 1, 10)]);
+    let mut hello = PacketRepr {
+        router_id: rid(9),
+        area_id: Ipv4Addr::new(0, 0, 0, 1),
+        auth: Auth::Null,
+        body: Body::Hello(Hello {
+            network_mask: Ipv4Addr::UNSPECIFIED,
+            hello_interval: 1,
+            options: OPT_E,
+            priority: 1,
+            dead_interval: 3,
+            designated_router: Ipv4Addr::UNSPECIFIED,
+            backup_designated_router: Ipv4Addr::UNSPECIFIED,
+            neighbors: vec![],
+        }),
+    };
+    let pkt = |bytes: Vec<u8>| Input::Packet {
+        tunnel: TunnelId(1),
+        src: rid(9),
+        dst: ALL_SPF_ROUTERS,
+        bytes,
+    };
+    lab.input(0, pkt(hello.to_bytes()));
+    hello.area_id = Ipv4Addr::UNSPECIFIED;
+    if let Body::Hello(h) = &mut hello.body {
+        h.hello_interval = 10;
+    }
+    lab.input(0, pkt(hello.to_bytes()));
+    let mut bad = hello.to_bytes();
+    bad[30] ^= 0xff;
+    lab.input(0, pkt(bad));
+    lab.input(0, pkt(vec![2, 1, 0]));
+    let c = lab.nodes[0].counters();
+    assert_eq!(c["wrong_area"], 1);
+    assert_eq!(c["hello_timer_mismatch"], 1);
+    assert_eq!(c["bad_checksum"], 1);
+    assert_eq!(c["truncated"], 1);
+    assert!(lab.nodes[0].neighbors().iter().all(|n| n.1 != rid(9)));
+}
+
+#[test]
+fn a_large_database_is_exchanged_over_several_dd_packets() {
+    // 300 externals (more than one DD packet of headers at MTU 1420) on router 2,
+    // before router 1 comes up: the exchange needs several DDs and LSRs.
+    let mut lab = Lab::new(2, &[(0, 1, 10)]);
+    lab.links[0].up = false;
+    lab.cfgs[1].externals = (0..300u32)
+        .map(|i| External {
+            prefix: Ipv4Network::new(Ipv4Addr::from(0xc0a8_0000 + (i << 8)), 24).unwrap(),
+            metric: 20,
+            e2: true,
+        })
+        .collect();
+    let cfg = lab.cfgs[1].clone();
+    lab.input(1, Input::Configure(cfg));
+    lab.step(Duration::from_secs(1));
+    lab.links[0].up = true;
+    lab.run_until(Duration::from_secs(5), |l| {
+        l.all_full() && l.routes[0].len() >= 302
+    });
+    assert_eq!(lab.lsdb_digest(0), lab.lsdb_digest(1));
+    assert!(lab.nodes[0].counters()["rx_dd"] >= 5);
+}
+
+#[test]
+fn same_inputs_give_the_same_outputs() {
+    let digest = || {
+        let mut lab = Lab::new(3, &[(0, 1, 10), (1, 2, 10), (0, 2, 50)]);
+        lab.run_until(Duration::from_secs(5), Lab::all_full);
+        lab.step(Duration::from_secs(1));
+        (lab.sent, lab.changes.clone(), lab.lsdb_digest(2))
+    };
+    assert_eq!(digest(), digest());
+}
