@@ -209,12 +209,16 @@ fn r2_config(own: &PrivateKey, r1: &PrivateKey, r1_addr: SocketAddr) -> Config {
             addresses: vec!["169.254.1.1/31".parse().unwrap()],
             mtu: 1420,
             listen_port: None,
+            ospf: None,
         }],
         routes: vec![StaticRoute {
             prefix: "10.255.0.1/32".parse().unwrap(),
             via: RouteVia::Tunnel("to-r1".into()),
         }],
         control: Default::default(),
+        forwarding: Default::default(),
+        nat: Default::default(),
+        ospf: None,
     }
 }
 

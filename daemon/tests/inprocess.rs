@@ -25,6 +25,9 @@ fn router_config(id: [u8; 4], key: &PrivateKey) -> Config {
         tunnels: vec![],
         routes: vec![],
         control: Default::default(),
+        forwarding: Default::default(),
+        nat: Default::default(),
+        ospf: None,
     }
 }
 
@@ -40,6 +43,7 @@ fn tunnel(name: &str, peer: &PrivateKey, endpoint: Option<SocketAddr>, addr: &st
         addresses: vec![addr.parse().unwrap()],
         mtu: 1420,
         listen_port: None,
+        ospf: None,
     }
 }
 

@@ -74,6 +74,7 @@ const TOP_KEYS: &[&str] = &[
     "control",
     "forwarding",
     "nat",
+    "ospf",
 ];
 const ROUTER_KEYS: &[&str] = &[
     "router-id",
@@ -93,6 +94,7 @@ const TUNNEL_KEYS: &[&str] = &[
     "addresses",
     "mtu",
     "listen-port",
+    "ospf",
 ];
 const ROUTE_KEYS: &[&str] = &["prefix", "via"];
 const CONTROL_KEYS: &[&str] = &[
@@ -197,6 +199,10 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Config, ConfigErrors> {
         }
         None => Some(NatConfig::default()),
     };
+    let ospf = match root.get(&cx, "ospf") {
+        Some(f) => super::ospf::ospf(&mut cx, &f).map(Some),
+        None => Some(None),
+    };
 
     if !cx.errors.is_empty() {
         // File order; errors without a line (a missing section) first.
@@ -212,6 +218,7 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Config, ConfigErrors> {
         Some(control),
         Some(forwarding),
         Some(nat),
+        Some(ospf),
     ) = (
         router,
         host,
@@ -220,6 +227,7 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Config, ConfigErrors> {
         control,
         forwarding,
         nat,
+        ospf,
     )
     else {
         cx.err(
@@ -237,6 +245,7 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Config, ConfigErrors> {
         control,
         forwarding,
         nat,
+        ospf,
     })
 }
 
@@ -744,6 +753,10 @@ fn tunnel(cx: &mut Cx, s: &Section, dir: &Path, facts: &mut Facts) -> Option<Tun
             .and_then(|p| own_port(cx, &f, p, facts).map(Some)),
         None => Some(None),
     };
+    let ospf = match s.get(cx, "ospf") {
+        Some(f) => super::ospf::tunnel_ospf(cx, &f).map(Some),
+        None => Some(None),
+    };
     let (preshared_key, preshared_key_file) = match psk {
         Ok(Some((k, path))) => (Some(k), path),
         Ok(None) => (None, None),
@@ -759,6 +772,7 @@ fn tunnel(cx: &mut Cx, s: &Section, dir: &Path, facts: &mut Facts) -> Option<Tun
         addresses: addresses?,
         mtu: mtu?,
         listen_port: listen_port?,
+        ospf: ospf?,
     })
 }
 

@@ -10,6 +10,7 @@ mod keyfile;
 pub mod load;
 pub mod model;
 mod nat;
+mod ospf;
 pub mod save;
 mod source;
 mod suggest;

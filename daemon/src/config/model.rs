@@ -24,6 +24,8 @@ pub struct Config {
     pub forwarding: ForwardingConfig,
     /// Masquerading and port forwarding through the host's nftables (`[nat]`).
     pub nat: NatConfig,
+    /// The OSPF speaker (`[ospf]`); absent: no OSPF.
+    pub ospf: Option<OspfConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -65,6 +67,8 @@ pub struct TunnelConfig {
     pub mtu: u16,
     /// A UDP port of this tunnel's own instead of the router's shared one.
     pub listen_port: Option<u16>,
+    /// OSPF on this tunnel (`ospf = { ... }`); None: the defaults of `[ospf]`.
+    pub ospf: Option<TunnelOspf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -213,4 +217,91 @@ impl NatProtocol {
             NatProtocol::Udp => "udp",
         }
     }
+}
+
+/// `[ospf]`: the OSPFv2 speaker. Every tunnel is a point-to-point interface of `area`
+/// unless its own `ospf = { enabled = false }` says otherwise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OspfConfig {
+    pub enabled: bool,
+    pub area: Ipv4Addr,
+    /// Timers of tunnels that choose none.
+    pub profile: OspfProfile,
+    /// Routes of other sources originated as AS-external-LSAs.
+    pub redistribute: Vec<OspfRedistribute>,
+}
+
+impl Default for OspfConfig {
+    fn default() -> Self {
+        OspfConfig {
+            enabled: true,
+            area: Ipv4Addr::UNSPECIFIED,
+            profile: OspfProfile::Default,
+            redistribute: vec![],
+        }
+    }
+}
+
+/// Timer sets for OSPF interfaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OspfProfile {
+    /// Hello 10 s, dead 40 s, retransmit 5 s (RFC 2328's usual values).
+    #[default]
+    Default,
+    /// Hello 1 s, dead 3 s, retransmit 1 s, and tunnel liveness of 1 s: a silent peer
+    /// ends the adjacency at once.
+    Fast,
+}
+
+impl OspfProfile {
+    pub fn name(self) -> &'static str {
+        match self {
+            OspfProfile::Default => "default",
+            OspfProfile::Fast => "fast",
+        }
+    }
+    /// (hello, dead, retransmit) in seconds.
+    pub fn timers(self) -> (u16, u32, u16) {
+        match self {
+            OspfProfile::Default => (10, 40, 5),
+            OspfProfile::Fast => (1, 3, 1),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedistributeFrom {
+    Connected,
+    Static,
+}
+
+impl RedistributeFrom {
+    pub fn name(self) -> &'static str {
+        match self {
+            RedistributeFrom::Connected => "connected",
+            RedistributeFrom::Static => "static",
+        }
+    }
+}
+
+pub const DEFAULT_OSPF_COST: u16 = 10;
+pub const DEFAULT_EXTERNAL_METRIC: u32 = 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OspfRedistribute {
+    pub from: RedistributeFrom,
+    pub metric: u32,
+    /// External metric type: 1 (E1, metric added to the path cost) or 2 (E2).
+    pub metric_type: u8,
+}
+
+/// Per-tunnel `ospf = { ... }`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TunnelOspf {
+    /// `enabled = false` keeps OSPF off this tunnel.
+    pub disabled: bool,
+    pub cost: Option<u16>,
+    pub hello: Option<u16>,
+    pub dead: Option<u32>,
+    pub profile: Option<OspfProfile>,
 }

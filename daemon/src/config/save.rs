@@ -285,6 +285,7 @@ fn update(
             Some(p) => set(&mut t, "listen-port", i64::from(p)),
             None => drop(t.remove("listen-port")),
         }
+        super::ospf::save_tunnel_ospf(&mut t, &tc.ospf);
         tunnels.push(t);
     }
     put_array(doc, "tunnel", tunnels);
@@ -307,6 +308,7 @@ fn update(
     put_array(doc, "route", routes);
 
     update_nat(doc, config);
+    super::ospf::save_ospf(doc, config);
 
     // [control]
     let c = &config.control;

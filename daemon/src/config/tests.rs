@@ -184,6 +184,7 @@ via = "blackhole"
                 ],
                 mtu: 1420,
                 listen_port: None,
+                ospf: None,
             },
             TunnelConfig {
                 name: "road.warrior_1".into(),
@@ -195,6 +196,7 @@ via = "blackhole"
                 addresses: vec!["169.254.0.2/31".parse().unwrap()],
                 mtu: DEFAULT_TUNNEL_MTU,
                 listen_port: Some(51821),
+                ospf: None,
             },
         ],
         routes: vec![
@@ -214,6 +216,7 @@ via = "blackhole"
         control: ControlConfig::default(),
         forwarding: ForwardingConfig::default(),
         nat: NatConfig::default(),
+        ospf: None,
     };
     assert_eq!(config, expected);
 }
@@ -1331,5 +1334,143 @@ to = "10.0.0.1:80" # the web server
     super::save::save(&path, &c).unwrap();
     let saved = fs::read_to_string(&path).unwrap();
     assert!(!saved.contains("nat"), "{saved}");
+    assert_eq!(load_file(&path).unwrap(), c);
+}
+
+// ------------------------------------------------------------ [ospf]
+
+/// A router with one tunnel "to-r2" (lines 1-7); OSPF text goes after.
+const OSPF_BASE: &str = "[router]\nrouter-id = \"10.255.0.1\"\nprivate-key-file = \"r1.key\"\n\
+[[tunnel]]\nname = \"to-r2\"\npeer-public-key = \"{P0}\"\naddresses = [\"169.254.0.0/31\"]\n";
+
+#[test]
+fn ospf_is_off_without_its_section_and_defaults_with_it() {
+    let f = Fixture::new();
+    assert_eq!(f.ok(ROUTER).ospf, None);
+    let c = f.ok(&format!("{OSPF_BASE}[ospf]\n"));
+    assert_eq!(c.ospf, Some(OspfConfig::default()));
+    let o = c.ospf.unwrap();
+    assert!(o.enabled && o.area.is_unspecified() && o.profile == OspfProfile::Default);
+    assert_eq!(c.tunnels[0].ospf, None);
+}
+
+#[test]
+fn ospf_section_and_tunnel_keys_load_into_the_model() {
+    let f = Fixture::new();
+    let c = f.ok(&format!(
+        "{OSPF_BASE}ospf = {{ cost = 5, profile = \"fast\", hello = 2, dead = 7 }}\n\
+         [ospf]\nenabled = true\narea = \"0.0.0.0\"\nprofile = \"fast\"\n\
+         redistribute = [{{ from = \"connected\" }}, {{ from = \"static\", metric = 30, type = 1 }}]\n"
+    ));
+    let o = c.ospf.unwrap();
+    assert_eq!(o.profile, OspfProfile::Fast);
+    assert_eq!(
+        o.redistribute,
+        vec![
+            OspfRedistribute {
+                from: RedistributeFrom::Connected,
+                metric: DEFAULT_EXTERNAL_METRIC,
+                metric_type: 2
+            },
+            OspfRedistribute {
+                from: RedistributeFrom::Static,
+                metric: 30,
+                metric_type: 1
+            },
+        ]
+    );
+    assert_eq!(
+        c.tunnels[0].ospf,
+        Some(TunnelOspf {
+            disabled: false,
+            cost: Some(5),
+            hello: Some(2),
+            dead: Some(7),
+            profile: Some(OspfProfile::Fast),
+        })
+    );
+    let c = f.ok(&format!(
+        "{OSPF_BASE}ospf = {{ enabled = false }}\n[ospf]\narea = 7\n"
+    ));
+    assert!(c.tunnels[0].ospf.as_ref().unwrap().disabled);
+    assert_eq!(c.ospf.unwrap().area, std::net::Ipv4Addr::new(0, 0, 0, 7));
+}
+
+#[test]
+fn ospf_errors_name_the_field_and_line() {
+    let f = Fixture::new();
+    let e = f.only_error(
+        &format!("{OSPF_BASE}[ospf]\nprofile = \"turbo\"\n"),
+        "ospf.profile",
+        9,
+    );
+    assert_why(&e, "\"fast\"");
+    let e = f.only_error(
+        &format!("{OSPF_BASE}[ospf]\nredistribute = [{{ from = \"bgp\" }}]\n"),
+        "ospf.redistribute[1].from",
+        9,
+    );
+    assert_why(&e, "connected");
+    f.only_error(
+        &format!("{OSPF_BASE}[ospf]\nredistribute = [{{ from = \"static\", type = 3 }}]\n"),
+        "ospf.redistribute[1].type",
+        9,
+    );
+    f.only_error(
+        &format!("{OSPF_BASE}[ospf]\narea = \"x\"\n"),
+        "ospf.area",
+        9,
+    );
+    f.only_error(&format!("{OSPF_BASE}[ospf]\nhello = 3\n"), "ospf.hello", 9);
+    let e = f.only_error(
+        &format!("{OSPF_BASE}ospf = {{ hello = 5, dead = 5 }}\n"),
+        "tunnel[1].ospf.dead",
+        8,
+    );
+    assert_why(&e, "longer than the hello");
+    f.only_error(
+        &format!("{OSPF_BASE}ospf = {{ cost = 0 }}\n"),
+        "tunnel[1].ospf.cost",
+        8,
+    );
+    f.only_error(
+        &format!("{OSPF_BASE}ospf = {{ costs = 1 }}\n"),
+        "tunnel[1].ospf.costs",
+        8,
+    );
+}
+
+#[test]
+fn ospf_keys_survive_a_save() {
+    let f = Fixture::new();
+    let text = f.text(&format!(
+        "{OSPF_BASE}ospf = {{ cost = 5 }} # cheap\n[ospf] # the speaker\nprofile = \"fast\"\n"
+    ));
+    let path = f.config_path();
+    fs::write(&path, &text).unwrap();
+    let mut c = load_file(&path).unwrap();
+    // Unchanged: byte for byte.
+    save::save(&path, &c).unwrap();
+    assert_eq!(fs::read_to_string(&path).unwrap(), text);
+    // Changed: the new values reload equal, comments kept.
+    c.tunnels[0].ospf = Some(TunnelOspf {
+        disabled: true,
+        cost: Some(7),
+        ..Default::default()
+    });
+    c.ospf.as_mut().unwrap().redistribute = vec![OspfRedistribute {
+        from: RedistributeFrom::Static,
+        metric: 20,
+        metric_type: 1,
+    }];
+    save::save(&path, &c).unwrap();
+    let saved = fs::read_to_string(&path).unwrap();
+    assert!(saved.contains("# the speaker"), "{saved}");
+    assert_eq!(load_file(&path).unwrap(), c);
+    c.ospf = None;
+    c.tunnels[0].ospf = None;
+    save::save(&path, &c).unwrap();
+    let saved = fs::read_to_string(&path).unwrap();
+    assert!(!saved.contains("ospf"), "{saved}");
     assert_eq!(load_file(&path).unwrap(), c);
 }

@@ -1,0 +1,276 @@
+//! `[ospf]` and a tunnel's `ospf = { ... }`: TOML -> model with validation in the style
+//! of [`super::load`], and the way back for [`super::save`]. The speaker itself is
+//! `crate::routing::ospf`; this file only checks values and fills defaults.
+
+use super::model::*;
+use super::source::{Cx, Field, Section};
+use std::net::Ipv4Addr;
+use toml_edit::{value, Array, DocumentMut, InlineTable, Item, Table, Value};
+
+const OSPF_KEYS: &[&str] = &["enabled", "area", "profile", "redistribute"];
+const REDISTRIBUTE_KEYS: &[&str] = &["from", "metric", "type"];
+const TUNNEL_OSPF_KEYS: &[&str] = &["enabled", "cost", "hello", "dead", "profile"];
+
+fn profile(cx: &mut Cx, f: &Field) -> Option<OspfProfile> {
+    match f.str(cx)? {
+        "default" => Some(OspfProfile::Default),
+        "fast" => Some(OspfProfile::Fast),
+        _ => {
+            cx.err(f.line, &f.path, "expected \"default\" or \"fast\"");
+            None
+        }
+    }
+}
+
+fn section<'a>(cx: &mut Cx, f: &Field<'a>, what: &str) -> Option<Section<'a>> {
+    match f.item.as_table_like() {
+        Some(table) => Some(Section {
+            table,
+            line: f.line,
+            path: f.path.clone(),
+        }),
+        None => {
+            cx.err(f.line, &f.path, format!("expected a table {what}"));
+            None
+        }
+    }
+}
+
+/// `[ospf]`.
+pub(super) fn ospf(cx: &mut Cx, f: &Field) -> Option<OspfConfig> {
+    let s = section(cx, f, "[ospf]")?;
+    s.check_keys(cx, OSPF_KEYS);
+    let mut ok = true;
+    let mut c = OspfConfig::default();
+    if let Some(f) = s.get(cx, "enabled") {
+        c.enabled = f.bool(cx).unwrap_or_else(|| {
+            ok = false;
+            true
+        });
+    }
+    if let Some(f) = s.get(cx, "area") {
+        let area = match (f.item.as_str(), f.item.as_integer()) {
+            (Some(text), _) => text.parse::<Ipv4Addr>().ok(),
+            (_, Some(n)) => u32::try_from(n).ok().map(Ipv4Addr::from),
+            _ => None,
+        };
+        match area {
+            Some(a) => c.area = a,
+            None => {
+                cx.err(f.line, &f.path, "expected an area id like \"0.0.0.0\" or 0");
+                ok = false;
+            }
+        }
+    }
+    if let Some(f) = s.get(cx, "profile") {
+        match profile(cx, &f) {
+            Some(p) => c.profile = p,
+            None => ok = false,
+        }
+    }
+    if let Some(f) = s.get(cx, "redistribute") {
+        let Some(array) = f.item.as_array() else {
+            cx.err(
+                f.line,
+                &f.path,
+                "expected a list like [{ from = \"static\" }, { from = \"connected\" }]",
+            );
+            return None;
+        };
+        for (i, v) in array.iter().enumerate() {
+            let path = format!("{}[{}]", f.path, i + 1);
+            let Some(t) = v.as_inline_table() else {
+                cx.err(
+                    f.line,
+                    &path,
+                    "expected an inline table like { from = \"static\" }",
+                );
+                ok = false;
+                continue;
+            };
+            let rs = Section {
+                table: t,
+                line: f.line,
+                path,
+            };
+            match redistribute(cx, &rs) {
+                Some(r) => c.redistribute.push(r),
+                None => ok = false,
+            }
+        }
+    }
+    ok.then_some(c)
+}
+
+fn redistribute(cx: &mut Cx, s: &Section) -> Option<OspfRedistribute> {
+    s.check_keys(cx, REDISTRIBUTE_KEYS);
+    let from = s.require(cx, "from").and_then(|f| match f.str(cx)? {
+        "connected" => Some(RedistributeFrom::Connected),
+        "static" => Some(RedistributeFrom::Static),
+        _ => {
+            cx.err(f.line, &f.path, "expected \"connected\" or \"static\"");
+            None
+        }
+    });
+    let metric = match s.get(cx, "metric") {
+        Some(f) => f.int(cx, 0, 0xff_fffe).map(|n| n as u32),
+        None => Some(DEFAULT_EXTERNAL_METRIC),
+    };
+    let metric_type = match s.get(cx, "type") {
+        Some(f) => f.int(cx, 1, 2).map(|n| n as u8),
+        None => Some(2),
+    };
+    Some(OspfRedistribute {
+        from: from?,
+        metric: metric?,
+        metric_type: metric_type?,
+    })
+}
+
+/// A tunnel's `ospf = { ... }`.
+pub(super) fn tunnel_ospf(cx: &mut Cx, f: &Field) -> Option<TunnelOspf> {
+    let s = section(cx, f, "like { cost = 10 }")?;
+    s.check_keys(cx, TUNNEL_OSPF_KEYS);
+    let mut ok = true;
+    let mut t = TunnelOspf::default();
+    if let Some(f) = s.get(cx, "enabled") {
+        match f.bool(cx) {
+            Some(e) => t.disabled = !e,
+            None => ok = false,
+        }
+    }
+    if let Some(f) = s.get(cx, "cost") {
+        match f.int(cx, 1, 65535) {
+            Some(n) => t.cost = Some(n as u16),
+            None => ok = false,
+        }
+    }
+    if let Some(f) = s.get(cx, "hello") {
+        match f.int(cx, 1, 65535) {
+            Some(n) => t.hello = Some(n as u16),
+            None => ok = false,
+        }
+    }
+    let dead_f = s.get(cx, "dead");
+    if let Some(f) = &dead_f {
+        match f.int(cx, 1, 65535) {
+            Some(n) => t.dead = Some(n as u32),
+            None => ok = false,
+        }
+    }
+    if let Some(f) = s.get(cx, "profile") {
+        match profile(cx, &f) {
+            Some(p) => t.profile = Some(p),
+            None => ok = false,
+        }
+    }
+    if ok {
+        let base = t.profile.unwrap_or_default().timers();
+        let (hello, dead) = (t.hello.unwrap_or(base.0), t.dead.unwrap_or(base.1));
+        if dead <= u32::from(hello) {
+            let line = dead_f.as_ref().and_then(|f| f.line).or(s.line);
+            cx.err(
+                line,
+                &s.child("dead"),
+                format!("dead interval {dead} s must be longer than the hello interval {hello} s"),
+            );
+            ok = false;
+        }
+    }
+    ok.then_some(t)
+}
+
+/// Writes `[ospf]` back (keys at their default that the file does not mention stay
+/// unmentioned).
+pub(crate) fn save_ospf(doc: &mut DocumentMut, config: &Config) {
+    let Some(o) = &config.ospf else {
+        doc.remove("ospf");
+        return;
+    };
+    if !doc.get("ospf").is_some_and(Item::is_table) {
+        doc.insert("ospf", Item::Table(Table::new()));
+    }
+    let Some(t) = doc.get_mut("ospf").and_then(Item::as_table_mut) else {
+        return;
+    };
+    let d = OspfConfig::default();
+    let mut put = |key: &str, v: Value, is_default: bool| {
+        if is_default && !t.contains_key(key) {
+            return;
+        }
+        let same = t
+            .get(key)
+            .and_then(Item::as_value)
+            .is_some_and(|old| same_value(old, &v));
+        if !same {
+            t.insert(key, value(v));
+        }
+    };
+    put("enabled", o.enabled.into(), o.enabled == d.enabled);
+    put("area", o.area.to_string().into(), o.area == d.area);
+    put("profile", o.profile.name().into(), o.profile == d.profile);
+    if o.redistribute.is_empty() {
+        t.remove("redistribute");
+    } else {
+        let mut array = Array::new();
+        for r in &o.redistribute {
+            let mut it = InlineTable::new();
+            it.insert("from", r.from.name().into());
+            if r.metric != DEFAULT_EXTERNAL_METRIC {
+                it.insert("metric", i64::from(r.metric).into());
+            }
+            if r.metric_type != 2 {
+                it.insert("type", i64::from(r.metric_type).into());
+            }
+            array.push(it);
+        }
+        let same = t
+            .get("redistribute")
+            .and_then(Item::as_value)
+            .is_some_and(|old| same_value(old, &Value::from(array.clone())));
+        if !same {
+            t.insert("redistribute", value(array));
+        }
+    }
+}
+
+/// Writes a tunnel's `ospf = { ... }` back, or removes it.
+pub(crate) fn save_tunnel_ospf(t: &mut Table, o: &Option<TunnelOspf>) {
+    let Some(o) = o else {
+        t.remove("ospf");
+        return;
+    };
+    let mut it = InlineTable::new();
+    if o.disabled {
+        it.insert("enabled", false.into());
+    }
+    if let Some(c) = o.cost {
+        it.insert("cost", i64::from(c).into());
+    }
+    if let Some(h) = o.hello {
+        it.insert("hello", i64::from(h).into());
+    }
+    if let Some(d) = o.dead {
+        it.insert("dead", i64::from(d).into());
+    }
+    if let Some(p) = o.profile {
+        it.insert("profile", p.name().into());
+    }
+    let new = Value::from(it);
+    let same = t
+        .get("ospf")
+        .and_then(Item::as_value)
+        .is_some_and(|old| same_value(old, &new));
+    if !same {
+        t.insert("ospf", value(new));
+    }
+}
+
+/// Equal as written, comments and surrounding space aside (so an unchanged value keeps
+/// the comment after it).
+fn same_value(old: &Value, new: &Value) -> bool {
+    let (mut a, mut b) = (old.clone(), new.clone());
+    a.decor_mut().clear();
+    b.decor_mut().clear();
+    a.to_string().trim() == b.to_string().trim()
+}
