@@ -321,4 +321,76 @@ mod tests {
             Demux::Drop(DemuxDrop::Malformed)
         );
     }
+
+    #[test]
+    fn a_handshake_flood_is_answered_with_cookies_not_diffie_hellman() {
+        let ours = PrivateKey::generate();
+        let demux = Demuxer::new(&ours);
+        let theirs = PrivateKey::generate();
+        let their_limiter = Demuxer::new(&theirs).rate_limiter;
+        let src: SocketAddr = "192.0.2.9:4444".parse().unwrap();
+        let mut cookie = [0u8; 64];
+        let mut verdicts = Vec::new();
+        // Each initiation comes from a fresh Tunn, as a flood of new handshakes would.
+        for _ in 0..(HANDSHAKE_RATE_LIMIT + 20) {
+            let t = Tunnel::new(TunnelParams {
+                id: TunnelId(1),
+                name: "flood".into(),
+                private_key: &theirs,
+                peer_public_key: ours.public_key(),
+                preshared_key: None,
+                endpoint: Some(src),
+                persistent_keepalive: None,
+                mtu: 1420,
+                socket: 0,
+                rate_limiter: their_limiter.clone(),
+            });
+            let mut out = vec![0u8; 256];
+            let mut init = Vec::new();
+            t.encapsulate(&[0x45; 20], &mut out, &mut |d, _| init = d.to_vec())
+                .unwrap();
+            verdicts.push(demux.classify(src, &init, &mut cookie));
+        }
+        let accepted = verdicts
+            .iter()
+            .filter(|v| matches!(v, Demux::Peer(_)))
+            .count();
+        let cookies = verdicts
+            .iter()
+            .filter(|v| matches!(v, Demux::CookieReply(64)))
+            .count();
+        assert!(
+            accepted as u64 <= HANDSHAKE_RATE_LIMIT,
+            "{accepted} accepted"
+        );
+        assert!(cookies >= 20, "only {cookies} cookie replies under load");
+        // The cookie reply is one the initiator accepts (it then retries with mac2 set,
+        // which passes under load: WireGuard section 5.4.7).
+        let t = Tunnel::new(TunnelParams {
+            id: TunnelId(1),
+            name: "legit".into(),
+            private_key: &theirs,
+            peer_public_key: ours.public_key(),
+            preshared_key: None,
+            endpoint: Some(src),
+            persistent_keepalive: None,
+            mtu: 1420,
+            socket: 0,
+            rate_limiter: their_limiter,
+        });
+        let mut out = vec![0u8; 256];
+        let mut init = Vec::new();
+        t.encapsulate(&[0x45; 20], &mut out, &mut |d, _| init = d.to_vec())
+            .unwrap();
+        let Demux::CookieReply(len) = demux.classify(src, &init, &mut cookie) else {
+            panic!("still under load: expected a cookie reply");
+        };
+        let ours_addr: SocketAddr = "192.0.2.1:51820".parse().unwrap();
+        t.decapsulate(ours_addr, &cookie[..len], &mut out, &mut |_, _| {});
+        assert_eq!(
+            t.counters
+                .drops(crate::dataplane::tunnel::TunnelDrop::BadDatagram),
+            0
+        );
+    }
 }
