@@ -172,6 +172,8 @@ fn run(path: &Path, log_level: &str) -> anyhow::Result<ExitCode> {
                 .await
                 .context("starting the router")?,
         );
+        // The OSPF speaker runs while the config has an enabled [ospf] section.
+        let ospf = wgrd::routing::ospf::spawn(std::sync::Arc::clone(&router));
         let control = std::sync::Arc::new(wgrd::control::Control::new(
             std::sync::Arc::clone(&router),
             Some(path.to_owned()),
@@ -191,6 +193,7 @@ fn run(path: &Path, log_level: &str) -> anyhow::Result<ExitCode> {
                 None
             }
             Err(e) => {
+                ospf.shutdown().await;
                 router.shutdown().await;
                 return Err(anyhow::Error::new(e).context("starting the API"));
             }
@@ -204,6 +207,7 @@ fn run(path: &Path, log_level: &str) -> anyhow::Result<ExitCode> {
         if let Some(api) = api {
             api.shutdown().await;
         }
+        ospf.shutdown().await;
         router.shutdown().await;
         tracing::info!("stopped");
         anyhow::Ok(())

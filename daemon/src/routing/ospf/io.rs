@@ -1,0 +1,484 @@
+//! The glue between one [`Instance`] and the running [`Router`]: the task that owns the
+//! instance, feeds it received packets (IP protocol 89 from local delivery), tunnel
+//! events (a silent peer), configuration changes and timer expiries, and carries out its
+//! outputs (packets into tunnels with an IPv4 header, routes into the RIB).
+//!
+//! Owns no protocol logic: every decision is the instance's. Builds the instance's
+//! configuration from the router's (`[ospf]`, tunnels, host prefixes, redistribution).
+
+use super::instance::{External, Input, Instance, InstanceConfig, InterfaceConfig, Output, Timers};
+use super::neighbor::State;
+use super::packet::IP_PROTOCOL;
+use super::spf::{PathType, Route};
+use crate::config::{Config, OspfProfile, RedistributeFrom, RouteVia, DEFAULT_OSPF_COST};
+use crate::dataplane::path::{LocalPacket, TunnelEvent, TunnelTable};
+use crate::dataplane::{Ingress, NextHop, TunnelId};
+use crate::router::view::RouterEvent;
+use crate::router::Router;
+use crate::routing::rib::{Candidate, RouteSource};
+use crate::wire::ipv4::{Ipv4Packet, Ipv4Repr};
+use ipnetwork::{IpNetwork, Ipv4Network};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+/// The liveness interval asked of tunnels with the fast profile.
+pub const FAST_LIVENESS: Duration = Duration::from_secs(1);
+/// How often the running config is re-read for changes no event announces.
+const CONFIG_POLL: Duration = Duration::from_secs(2);
+/// Cost of host prefixes (LAN behind the host, `via = "host"` routes).
+const HOST_STUB_COST: u16 = 1;
+
+/// One neighbor as the status shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NeighborInfo {
+    pub tunnel: String,
+    pub router_id: Ipv4Addr,
+    pub state: State,
+}
+
+/// What the speaker shows of itself (for tests now, gRPC later).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OspfStatus {
+    pub running: bool,
+    pub neighbors: Vec<NeighborInfo>,
+    pub routes: Vec<Route>,
+    pub lsas: usize,
+    pub spf_runs: u64,
+    pub counters: Vec<(&'static str, u64)>,
+}
+
+/// Owns the OSPF task: dropping it stops the task; [`OspfHandle::shutdown`] also
+/// withdraws OSPF's routes from the RIB.
+pub struct OspfHandle {
+    stop: CancellationToken,
+    task: Option<tokio::task::JoinHandle<()>>,
+    status: watch::Receiver<OspfStatus>,
+}
+
+impl OspfHandle {
+    pub fn status(&self) -> OspfStatus {
+        self.status.borrow().clone()
+    }
+
+    /// Changes of the status, for waiting on convergence.
+    pub fn watch(&self) -> watch::Receiver<OspfStatus> {
+        self.status.clone()
+    }
+
+    pub async fn shutdown(mut self) {
+        self.stop.cancel();
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for OspfHandle {
+    fn drop(&mut self) {
+        self.stop.cancel();
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// Starts the OSPF speaker of `router`. It runs while the config has an enabled
+/// `[ospf]` section (and picks up later changes of it).
+pub fn spawn(router: Arc<Router>) -> OspfHandle {
+    let stop = CancellationToken::new();
+    let (tx, status) = watch::channel(OspfStatus::default());
+    let packets = router.subscribe_local(IP_PROTOCOL);
+    let events = router.subscribe();
+    let task = tokio::spawn(run(router, packets, events, tx, stop.clone()));
+    OspfHandle {
+        stop,
+        task: Some(task),
+        status,
+    }
+}
+
+struct Speaker {
+    router: Arc<Router>,
+    instance: Option<Instance>,
+    built: Option<InstanceConfig>,
+    /// Interface addresses (IP source of our packets) by tunnel.
+    sources: BTreeMap<TunnelId, Ipv4Addr>,
+    /// Tunnels whose liveness we turned on.
+    liveness: BTreeSet<TunnelId>,
+    status: watch::Sender<OspfStatus>,
+    ident: u16,
+}
+
+async fn run(
+    router: Arc<Router>,
+    mut packets: mpsc::Receiver<LocalPacket>,
+    mut events: broadcast::Receiver<RouterEvent>,
+    status: watch::Sender<OspfStatus>,
+    stop: CancellationToken,
+) {
+    let mut s = Speaker {
+        router,
+        instance: None,
+        built: None,
+        sources: BTreeMap::new(),
+        liveness: BTreeSet::new(),
+        status,
+        ident: 0,
+    };
+    s.reconfigure().await;
+    let mut poll = tokio::time::interval(CONFIG_POLL);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let deadline = s
+            .instance
+            .as_ref()
+            .map(|i| i.next_deadline())
+            .unwrap_or_else(|| Instant::now() + CONFIG_POLL);
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            p = packets.recv() => match p {
+                Some(p) => s.packet(p).await,
+                None => break,
+            },
+            e = events.recv() => match e {
+                Ok(RouterEvent::Tunnel(TunnelEvent::PeerSilent { tunnel })) => {
+                    let id = s.router.path().tunnels.load().by_name(&tunnel).map(|t| t.id);
+                    if let Some(id) = id {
+                        tracing::info!(%tunnel, "ospf: peer silent, adjacency down");
+                        s.input(Input::PeerSilent(id)).await;
+                    }
+                }
+                Ok(RouterEvent::TunnelConfigured { .. }) => s.reconfigure().await,
+                Ok(_) => {}
+                Err(broadcast::error::RecvError::Lagged(_)) => s.reconfigure().await,
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+            _ = poll.tick() => s.reconfigure().await,
+            _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {
+                s.input(Input::Timer).await;
+            }
+        }
+    }
+    s.router
+        .replace_protocol_routes(RouteSource::Ospf, vec![])
+        .await;
+    let tunnels = s.router.path().tunnels.load();
+    for id in &s.liveness {
+        if let Some(t) = tunnels.get(*id) {
+            t.set_liveness(None);
+        }
+    }
+    s.status.send_replace(OspfStatus::default());
+}
+
+impl Speaker {
+    async fn packet(&mut self, p: LocalPacket) {
+        let Ingress::Tunnel(tunnel) = p.ingress else {
+            return;
+        };
+        let Ok(ip) = Ipv4Packet::new_checked(&p.packet[..]) else {
+            return;
+        };
+        if !ip.verify_checksum() || ip.protocol() != IP_PROTOCOL || ip.is_fragment() {
+            return;
+        }
+        let input = Input::Packet {
+            tunnel,
+            src: ip.src_addr(),
+            dst: ip.dst_addr(),
+            bytes: ip.payload().to_vec(),
+        };
+        self.input(input).await;
+    }
+
+    async fn input(&mut self, input: Input) {
+        let Some(instance) = self.instance.as_mut() else {
+            return;
+        };
+        let outputs = instance.handle(Instant::now(), input);
+        self.act(outputs).await;
+    }
+
+    async fn act(&mut self, outputs: Vec<Output>) {
+        let mut changed = false;
+        for o in outputs {
+            match o {
+                Output::Send {
+                    tunnel,
+                    dst,
+                    packet,
+                } => self.send(tunnel, dst, &packet),
+                Output::Routes(routes) => {
+                    let n = routes.len();
+                    let changes = self
+                        .router
+                        .replace_protocol_routes(RouteSource::Ospf, candidates(&routes))
+                        .await;
+                    tracing::debug!(routes = n, changes, "ospf routes installed");
+                    changed = true;
+                }
+                Output::NeighborChanged { .. } => changed = true,
+            }
+        }
+        if changed {
+            self.publish();
+        }
+    }
+
+    fn send(&mut self, tunnel: TunnelId, dst: Ipv4Addr, ospf: &[u8]) {
+        let src = self.sources.get(&tunnel).copied().unwrap_or_else(|| {
+            self.built
+                .as_ref()
+                .map_or(Ipv4Addr::UNSPECIFIED, |c| c.router_id)
+        });
+        self.ident = self.ident.wrapping_add(1);
+        let repr = Ipv4Repr {
+            src,
+            dst,
+            protocol: IP_PROTOCOL,
+            ttl: 1,
+            // Internetwork control (RFC 2328 A.1).
+            tos: 0xc0,
+            ident: self.ident,
+            payload_len: ospf.len(),
+        };
+        let mut buf = vec![0u8; repr.buffer_len()];
+        repr.emit(&mut buf);
+        buf[20..].copy_from_slice(ospf);
+        self.router.path().send_on_tunnel(tunnel, &buf);
+    }
+
+    fn publish(&self) {
+        let Some(i) = &self.instance else {
+            self.status.send_replace(OspfStatus::default());
+            return;
+        };
+        let tunnels = self.router.path().tunnels.load();
+        let status = OspfStatus {
+            running: true,
+            neighbors: i
+                .neighbors()
+                .into_iter()
+                .map(|(t, router_id, state)| NeighborInfo {
+                    tunnel: tunnels
+                        .get(t)
+                        .map_or_else(|| t.to_string(), |t| t.name.clone()),
+                    router_id,
+                    state,
+                })
+                .collect(),
+            routes: i.routes().to_vec(),
+            lsas: i.lsdb().len(),
+            spf_runs: i.spf_runs(),
+            counters: i.counters().iter().map(|(k, v)| (*k, *v)).collect(),
+        };
+        self.status.send_replace(status);
+    }
+
+    /// Re-reads the router's config and tunnels; starts, changes or stops the instance.
+    async fn reconfigure(&mut self) {
+        let config = self.router.config().await;
+        let tunnels = self.router.path().tunnels.load_full();
+        let wanted = config
+            .ospf
+            .as_ref()
+            .filter(|o| o.enabled)
+            .map(|_| instance_config(&config, &tunnels));
+        if wanted == self.built {
+            return;
+        }
+        self.sources.clear();
+        if let Some(cfg) = &wanted {
+            for i in &cfg.interfaces {
+                self.sources
+                    .insert(i.tunnel, i.address.map_or(cfg.router_id, |a| a.ip()));
+            }
+        }
+        // Liveness for fast-profile tunnels; off again for those we no longer want it on.
+        let fast: BTreeSet<TunnelId> = fast_tunnels(&config, &tunnels);
+        for id in self.liveness.difference(&fast) {
+            if let Some(t) = tunnels.get(*id) {
+                t.set_liveness(None);
+            }
+        }
+        for id in &fast {
+            if !self.liveness.contains(id) {
+                if let Some(t) = tunnels.get(*id) {
+                    t.set_liveness(Some(FAST_LIVENESS));
+                }
+            }
+        }
+        self.liveness = fast;
+        let now = Instant::now();
+        match (&mut self.instance, wanted.clone()) {
+            (None, Some(cfg)) => {
+                tracing::info!(router_id = %cfg.router_id, interfaces = cfg.interfaces.len(), "ospf starting");
+                let mut i = Instance::new(cfg, now);
+                let out = i.handle(now, Input::Timer);
+                self.instance = Some(i);
+                self.built = wanted;
+                self.act(out).await;
+            }
+            (Some(i), Some(cfg)) => {
+                let out = i.handle(now, Input::Configure(cfg));
+                self.built = wanted;
+                self.act(out).await;
+            }
+            (Some(_), None) => {
+                tracing::info!("ospf stopping");
+                self.instance = None;
+                self.built = None;
+                self.router
+                    .replace_protocol_routes(RouteSource::Ospf, vec![])
+                    .await;
+            }
+            (None, None) => {}
+        }
+        self.publish();
+    }
+}
+
+fn v4(net: &IpNetwork) -> Option<Ipv4Network> {
+    match net {
+        IpNetwork::V4(n) => Ipv4Network::new(n.network(), n.prefix()).ok(),
+        IpNetwork::V6(_) => None,
+    }
+}
+
+fn fast_tunnels(config: &Config, tunnels: &TunnelTable) -> BTreeSet<TunnelId> {
+    let Some(ospf) = config.ospf.as_ref().filter(|o| o.enabled) else {
+        return BTreeSet::new();
+    };
+    config
+        .tunnels
+        .iter()
+        .filter(|t| !t.ospf.as_ref().is_some_and(|o| o.disabled))
+        .filter(|t| {
+            t.ospf
+                .as_ref()
+                .and_then(|o| o.profile)
+                .unwrap_or(ospf.profile)
+                == OspfProfile::Fast
+        })
+        .filter_map(|t| tunnels.by_name(&t.name).map(|t| t.id))
+        .collect()
+}
+
+/// The instance's view of the router's config: interfaces, stubs and externals.
+pub fn instance_config(config: &Config, tunnels: &TunnelTable) -> InstanceConfig {
+    let ospf = config.ospf.clone().unwrap_or_default();
+    let mut interfaces = Vec::new();
+    let mut stubs: Vec<(Ipv4Network, u16)> = Vec::new();
+    let mut advertised: BTreeSet<Ipv4Network> = BTreeSet::new();
+    for t in &config.tunnels {
+        let o = t.ospf.clone().unwrap_or_default();
+        let Some(tunnel) = tunnels.by_name(&t.name) else {
+            continue;
+        };
+        if o.disabled {
+            continue;
+        }
+        let profile = o.profile.unwrap_or(ospf.profile);
+        let (hello, dead, rxmt) = profile.timers();
+        let address = t.addresses.iter().find_map(|a| match a {
+            IpNetwork::V4(n) => Some(*n),
+            IpNetwork::V6(_) => None,
+        });
+        if let Some(a) = address.and_then(|a| v4(&IpNetwork::V4(a))) {
+            advertised.insert(a);
+        }
+        interfaces.push(InterfaceConfig {
+            tunnel: tunnel.id,
+            name: t.name.clone(),
+            address,
+            cost: o.cost.unwrap_or(DEFAULT_OSPF_COST),
+            hello: o.hello.unwrap_or(hello),
+            dead: o.dead.unwrap_or(dead),
+            retransmit: Duration::from_secs(u64::from(rxmt)),
+            mtu: t.mtu,
+        });
+    }
+    let mut stub = |net: Ipv4Network, cost: u16| {
+        if advertised.insert(net) {
+            stubs.push((net, cost));
+        }
+    };
+    let rid = config.router.router_id;
+    stub(Ipv4Network::from(rid), 0);
+    if let Some(h) = &config.host {
+        for a in &h.addresses {
+            if let Some(n) = v4(a) {
+                stub(n, HOST_STUB_COST);
+            }
+        }
+    }
+    for r in config.routes.iter().filter(|r| r.via == RouteVia::Host) {
+        if let Some(n) = v4(&r.prefix) {
+            stub(n, HOST_STUB_COST);
+        }
+    }
+    // Redistribution: what is not already a stub.
+    let mut externals: BTreeMap<Ipv4Network, External> = BTreeMap::new();
+    for r in &ospf.redistribute {
+        let prefixes: Vec<Ipv4Network> = match r.from {
+            RedistributeFrom::Connected => config
+                .tunnels
+                .iter()
+                .flat_map(|t| t.addresses.iter())
+                .chain(config.host.iter().flat_map(|h| h.addresses.iter()))
+                .filter_map(v4)
+                .collect(),
+            RedistributeFrom::Static => config
+                .routes
+                .iter()
+                .filter(|r| r.via != RouteVia::Host)
+                .filter_map(|r| v4(&r.prefix))
+                .collect(),
+        };
+        for p in prefixes {
+            if !advertised.contains(&p) {
+                externals.entry(p).or_insert(External {
+                    prefix: p,
+                    metric: r.metric,
+                    e2: r.metric_type == 2,
+                });
+            }
+        }
+    }
+    InstanceConfig {
+        router_id: rid,
+        area: ospf.area,
+        interfaces,
+        stubs,
+        externals: externals.into_values().collect(),
+        timers: Timers::default(),
+    }
+}
+
+/// SPF routes as RIB candidates: one per prefix, ECMP sets sorted.
+pub fn candidates(routes: &[Route]) -> Vec<Candidate> {
+    routes
+        .iter()
+        .filter_map(|r| {
+            let hops: Vec<TunnelId> = r.next_hops.iter().copied().collect();
+            let next_hop = match hops.as_slice() {
+                [] => return None,
+                [one] => NextHop::Tunnel(*one),
+                _ => NextHop::Ecmp(hops),
+            };
+            Some(Candidate {
+                prefix: IpNetwork::V4(r.prefix),
+                source: RouteSource::Ospf,
+                next_hop,
+                metric: match r.path_type {
+                    PathType::External2 => r.cost.saturating_add(1 << 24),
+                    _ => r.cost,
+                },
+            })
+        })
+        .collect()
+}
