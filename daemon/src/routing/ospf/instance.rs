@@ -782,7 +782,7 @@ impl Instance {
     }
 
     fn receive_lsr(&mut self, now: Instant, tunnel: TunnelId, reqs: &[LsRequest]) {
-        if !self.nbr(tunnel).is_some_and(|n| n.state >= State::Exchange) {
+        if self.nbr(tunnel).is_none_or(|n| n.state < State::Exchange) {
             return self.count("lsr_ignored");
         }
         let mut keys = Vec::new();
@@ -799,7 +799,7 @@ impl Instance {
     }
 
     fn receive_ack(&mut self, now: Instant, tunnel: TunnelId, headers: &[LsaHeader]) {
-        if !self.nbr(tunnel).is_some_and(|n| n.state >= State::Exchange) {
+        if self.nbr(tunnel).is_none_or(|n| n.state < State::Exchange) {
             return self.count("lsack_ignored");
         }
         for h in headers {
@@ -821,7 +821,7 @@ impl Instance {
 
     /// RFC 2328 13: the receipt of each LSA of an update.
     fn receive_lsu(&mut self, now: Instant, tunnel: TunnelId, lsas: Vec<Lsa>) {
-        if !self.nbr(tunnel).is_some_and(|n| n.state >= State::Exchange) {
+        if self.nbr(tunnel).is_none_or(|n| n.state < State::Exchange) {
             return self.count("lsu_ignored");
         }
         let mut acks = Vec::new();
@@ -917,11 +917,9 @@ impl Instance {
             if n.state == State::Loading && n.requests.is_empty() {
                 n.lsr_retransmit = None;
                 self.event(now, tunnel, Event::LoadingDone);
-            } else if n.state >= State::Exchange && n.requested.is_empty() && !n.requests.is_empty()
+            } else if n.state == State::Loading && n.requested.is_empty() && !n.requests.is_empty()
             {
-                if n.state == State::Loading {
-                    self.send_requests(now, tunnel);
-                }
+                self.send_requests(now, tunnel);
             }
         }
     }
@@ -1180,7 +1178,7 @@ impl Instance {
             .any(|n| matches!(n.state, State::Exchange | State::Loading));
         for (key, e) in self.lsdb.iter() {
             let age = e.age(now);
-            if key.adv_router == rid && age >= LS_REFRESH_TIME && age < MAX_AGE {
+            if key.adv_router == rid && (LS_REFRESH_TIME..MAX_AGE).contains(&age) {
                 refresh = true;
             }
             if age >= MAX_AGE {

@@ -399,7 +399,7 @@ impl LsaBody {
                 LsaBody::Router(RouterLsa { flags: b[0], links })
             }
             LsType::Network => {
-                if b.len() < 8 || b.len() % 4 != 0 {
+                if b.len() < 8 || !b.len().is_multiple_of(4) {
                     return Err(LsaError::BadBody);
                 }
                 LsaBody::Network(NetworkLsa {
@@ -487,7 +487,7 @@ impl Lsa {
     pub fn parse(bytes: &[u8]) -> Result<(Lsa, usize), LsaError> {
         let header = LsaHeader::parse(bytes)?;
         let len = usize::from(header.length);
-        if len < HEADER_LEN || len % 4 != 0 {
+        if len < HEADER_LEN || !len.is_multiple_of(4) {
             return Err(LsaError::BadLength);
         }
         let raw = bytes.get(..len).ok_or(LsaError::Truncated)?;

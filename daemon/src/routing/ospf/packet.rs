@@ -291,7 +291,7 @@ impl PacketRepr {
         let b = p.body();
         let body = match p.packet_type() {
             1 => {
-                if b.len() < 20 || b.len() % 4 != 0 {
+                if b.len() < 20 || !b.len().is_multiple_of(4) {
                     return Err(PacketError::BadBody);
                 }
                 Body::Hello(Hello {
@@ -306,7 +306,7 @@ impl PacketRepr {
                 })
             }
             2 => {
-                if b.len() < 8 || (b.len() - 8) % LSA_HEADER_LEN != 0 {
+                if b.len() < 8 || !(b.len() - 8).is_multiple_of(LSA_HEADER_LEN) {
                     return Err(PacketError::BadBody);
                 }
                 let headers = b[8..]
@@ -323,7 +323,7 @@ impl PacketRepr {
                 })
             }
             3 => {
-                if b.len() % 12 != 0 {
+                if !b.len().is_multiple_of(12) {
                     return Err(PacketError::BadBody);
                 }
                 Body::LsRequest(
@@ -351,7 +351,7 @@ impl PacketRepr {
                 Body::LsUpdate(lsas)
             }
             5 => {
-                if b.len() % LSA_HEADER_LEN != 0 {
+                if !b.len().is_multiple_of(LSA_HEADER_LEN) {
                     return Err(PacketError::BadBody);
                 }
                 Body::LsAck(

@@ -58,7 +58,7 @@ pub struct SpfResult {
     pub routes: Vec<Route>,
 }
 
-fn router_lsa<'a>(lsdb: &'a Lsdb, rid: Ipv4Addr, now: Instant) -> Option<&'a Lsa> {
+fn router_lsa(lsdb: &Lsdb, rid: Ipv4Addr, now: Instant) -> Option<&Lsa> {
     let e = lsdb.get(&LsaKey {
         ls_type: LsType::Router,
         id: rid,
