@@ -1,0 +1,373 @@
+//! Namespace tests of the runner (root; `WGRD_NETNS_TESTS=1`, and `WGRD_REQUIRE_NETNS=1`
+//! turns a skip into a failure, like the tests/ harness whose policy and lock they use):
+//! every shipped topology comes up, traffic crosses between its LAN hosts, and `down`
+//! leaves no namespace, veth or process behind; a failing node command is reported with
+//! the node's name and output and rolls everything back.
+//!
+//! Each test renames its lab (`t<pid>-<name>`) so a lab a person has running (the demo)
+//! is never touched, and keeps its state in a temporary directory.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use wgrd_lab::faults;
+use wgrd_lab::lab::{exec_capture, LabState, Options};
+use wgrd_lab::{LabError, Topology, NS_PREFIX};
+
+fn topology(name: &str) -> Topology {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../topologies")
+        .join(name)
+        .join(format!("{name}.clab.yml"));
+    let mut t = Topology::load(&file).unwrap_or_else(|e| panic!("{e}"));
+    t.name = format!("t{}-{name}", std::process::id());
+    t
+}
+
+fn options(state_dir: &Path) -> Options {
+    let wgrd = wgrd_tests::wgrd::wgrd_bin().expect("wgrd binary");
+    Options {
+        state_dir: state_dir.to_path_buf(),
+        path_dirs: vec![wgrd.parent().unwrap().to_path_buf()],
+        verbose: true,
+    }
+}
+
+/// What exists before a lab, to compare with after it.
+struct Before {
+    host_links: Vec<String>,
+}
+
+impl Before {
+    fn take() -> Before {
+        let mut host_links = wgrd_lab::sys::host_links();
+        host_links.sort();
+        Before { host_links }
+    }
+
+    /// Nothing of lab `lab` is left: no namespace with its prefix, no new interface in
+    /// the host namespace, no process from its recorded pids or naming its directory.
+    fn assert_clean(&self, lab: &str, state_dir: &Path, recorded: &[wgrd_lab::lab::Proc]) {
+        let prefix = format!("{NS_PREFIX}{lab}-");
+        let left: Vec<String> = std::fs::read_dir("/run/netns")
+            .map(|d| {
+                d.flatten()
+                    .filter_map(|e| e.file_name().to_str().map(str::to_string))
+                    .filter(|n| n.starts_with(&prefix))
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert!(left.is_empty(), "namespaces left: {left:?}");
+        let mut links = wgrd_lab::sys::host_links();
+        links.sort();
+        let new: Vec<&String> = links
+            .iter()
+            .filter(|l| !self.host_links.contains(l))
+            .collect();
+        assert!(
+            new.is_empty(),
+            "new interfaces in the host namespace: {new:?}"
+        );
+        for p in recorded {
+            assert!(!p.alive(), "process {} still running", p.pid);
+        }
+        let dir = state_dir.join(lab);
+        let mentioning = processes_mentioning(&dir.to_string_lossy());
+        assert!(
+            mentioning.is_empty(),
+            "processes still using {}: {mentioning:?}",
+            dir.display()
+        );
+        assert!(!dir.exists(), "{} left", dir.display());
+    }
+}
+
+/// Pids whose command line mentions `needle` (node commands carry their node's paths).
+fn processes_mentioning(needle: &str) -> Vec<(i32, String)> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        if let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline")) {
+            let cmd = String::from_utf8_lossy(&raw).replace('\0', " ");
+            if cmd.contains(needle) {
+                found.push((pid, cmd));
+            }
+        }
+    }
+    found
+}
+
+fn recorded(state: &LabState) -> Vec<wgrd_lab::lab::Proc> {
+    state
+        .nodes
+        .iter()
+        .flat_map(|n| [n.holder, n.cmd])
+        .flatten()
+        .collect()
+}
+
+/// Ping until one echo comes back (bounded), then `count` that must all come back.
+fn traffic(state: &LabState, from: &str, dst: &str, timeout: Duration) {
+    let start = Instant::now();
+    loop {
+        if exec_capture(
+            state,
+            from,
+            &["ping", "-n", "-c", "1", "-W", "1", dst],
+            Duration::from_secs(5),
+        )
+        .is_ok()
+        {
+            break;
+        }
+        if start.elapsed() > timeout {
+            panic!(
+                "{from} -> {dst}: no reply within {timeout:?}\n{}",
+                logs(state)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let out = exec_capture(
+        state,
+        from,
+        &["ping", "-n", "-c", "3", "-i", "0.2", "-W", "1", dst],
+        Duration::from_secs(10),
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", logs(state)));
+    assert!(out.contains(" 0% packet loss"), "{from} -> {dst}:\n{out}");
+}
+
+/// Every node's logs, for failure messages.
+fn logs(state: &LabState) -> String {
+    let mut s = String::new();
+    for n in &state.nodes {
+        for f in ["cmd.log", "exec.log"] {
+            if let Ok(text) = std::fs::read_to_string(n.dir.join(f)) {
+                s += &format!("--- {}/{f}\n{text}\n", n.name);
+            }
+        }
+    }
+    s
+}
+
+/// A lab that goes down when dropped (also when the test panics).
+struct Up {
+    state: Option<LabState>,
+    opts: Options,
+}
+
+impl Up {
+    fn new(topo: &Topology, opts: &Options) -> Up {
+        let state = wgrd_lab::up(topo, opts).unwrap_or_else(|e| panic!("up {}: {e}", topo.name));
+        Up {
+            state: Some(state),
+            opts: opts.clone(),
+        }
+    }
+
+    fn state(&self) -> &LabState {
+        self.state.as_ref().unwrap()
+    }
+
+    /// Take it down, checked.
+    fn down(mut self) {
+        let state = self.state.take().unwrap();
+        wgrd_lab::down(&state, &self.opts).unwrap_or_else(|e| panic!("down: {e}"));
+    }
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        if let Some(state) = self.state.take() {
+            if let Err(e) = wgrd_lab::down(&state, &self.opts) {
+                eprintln!("warning: down {}: {e}", state.lab);
+            }
+        }
+    }
+}
+
+/// Up, traffic between every `(from, to)` pair, optional extra checks, down, clean.
+fn scenario(name: &str, pairs: &[(&str, &str)], extra: impl FnOnce(&LabState)) {
+    let tools = ["wireguard-go", "wg", "nft", "ping"];
+    let Some(_t) = wgrd_tests::netns_test(&format!("lab_{name}"), &tools) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let opts = options(dir.path());
+    let topo = topology(name);
+    let before = Before::take();
+    let up = Up::new(&topo, &opts);
+    let procs = recorded(up.state());
+    for (from, to) in pairs {
+        traffic(up.state(), from, to, Duration::from_secs(30));
+    }
+    extra(up.state());
+    up.down();
+    before.assert_clean(&topo.name, dir.path(), &procs);
+}
+
+#[test]
+fn mesh4_traffic_crosses_every_pair_cut_measured_down_clean() {
+    let mut pairs = Vec::new();
+    let addrs = ["10.1.0.2", "10.2.0.2", "10.3.0.2", "10.4.0.2"];
+    let hosts = ["h1", "h2", "h3", "h4"];
+    for (i, h) in hosts.iter().enumerate() {
+        for (j, a) in addrs.iter().enumerate() {
+            if i != j {
+                pairs.push((*h, *a));
+            }
+        }
+    }
+    scenario("mesh4", &pairs, |state| {
+        // Cutting r1's underlay toward r3 stops h1 -> h3 (static routes: nothing
+        // reroutes yet) and the probe measures it; healing brings it back.
+        faults::cut(state, "r1", "wan-r3").unwrap();
+        let r = faults::probe(
+            state,
+            "h1",
+            "10.3.0.2",
+            Duration::from_millis(100),
+            Duration::from_secs(2),
+        )
+        .unwrap();
+        assert_eq!(r.received, 0, "{r}");
+        assert!(r.outage >= Duration::from_millis(1500), "{r}");
+        faults::heal(state, "r1", "wan-r3").unwrap();
+        traffic(state, "h1", "10.3.0.2", Duration::from_secs(30));
+        let r = faults::probe(
+            state,
+            "h1",
+            "10.3.0.2",
+            Duration::from_millis(100),
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        assert_eq!(r.outage, Duration::ZERO, "{r}");
+        // wgrctl is not built by this test; the daemon's socket is in the node's own /run.
+        let ls = exec_capture(state, "r1", &["ls", "/run/wgrd"], Duration::from_secs(5)).unwrap();
+        assert!(ls.contains("wgrd.sock"), "{ls}");
+    });
+}
+
+#[test]
+fn hub_spoke_spoke_to_spoke_and_dial_in_laptop_down_clean() {
+    scenario(
+        "hub-spoke",
+        &[
+            ("h1", "10.2.0.2"),
+            ("h2", "10.1.0.2"),
+            // The laptop dials in first; then the spokes' hosts reach it through the hub.
+            ("laptop", "10.1.0.2"),
+            ("h2", "10.200.0.10"),
+        ],
+        |_| {},
+    );
+}
+
+#[test]
+fn interop_wgrd_and_wireguard_go_down_clean() {
+    scenario(
+        "interop",
+        &[
+            ("h1", "10.2.0.2"),
+            // w3 never dials: wgrd starts that handshake.
+            ("h1", "10.3.0.2"),
+            // wireguard-go to wireguard-go through wgrd, tunnel to tunnel.
+            ("h2", "10.3.0.2"),
+            ("h3", "10.2.0.2"),
+        ],
+        |_| {},
+    );
+}
+
+fn write_topology(dir: &Path, text: &str) -> PathBuf {
+    let f = dir.join("fail.clab.yml");
+    std::fs::write(&f, text).unwrap();
+    f
+}
+
+#[test]
+fn a_failing_node_command_is_reported_with_node_and_output_and_rolled_back() {
+    let Some(_t) = wgrd_tests::netns_test("lab_failing_node_command", &[]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let opts = options(dir.path());
+    let lab = format!("t{}-fail", std::process::id());
+    let cases = [
+        // An exec command that fails, after another node's daemon started.
+        (
+            format!(
+                "name: {lab}\ntopology:\n  nodes:\n    a:\n      kind: linux\n      exec:\n        - ip addr add 10.9.0.1/24 dev eth1\n        - sh -c 'echo boom-out; echo boom-err >&2; exit 3'\n    b:\n      kind: linux\n      cmd: sleep 987651\n  links:\n    - endpoints: [\"a:eth1\", \"b:eth1\"]\n"
+            ),
+            "a",
+            "exit 3",
+            vec!["boom-out", "boom-err"],
+            "sleep 987651",
+        ),
+        // A daemon (cmd) that dies at once.
+        (
+            format!(
+                "name: {lab}\ntopology:\n  nodes:\n    a:\n      kind: linux\n      cmd: sleep 987652\n    b:\n      kind: linux\n      cmd: sh -c 'echo daemon-died >&2; exit 7'\n  links:\n    - endpoints: [\"a:eth1\", \"b:eth1\"]\n"
+            ),
+            "b",
+            "exit 7",
+            vec!["daemon-died"],
+            "sleep 987652",
+        ),
+    ];
+    for (text, node, status, outputs, survivor) in cases {
+        let file = write_topology(dir.path(), &text);
+        let topo = Topology::load(&file).unwrap();
+        let before = Before::take();
+        let err = wgrd_lab::up(&topo, &opts).expect_err("up must fail");
+        let msg = err.to_string();
+        match &err {
+            LabError::NodeCommand {
+                node: n,
+                status: s,
+                output,
+                ..
+            } => {
+                assert_eq!(n, node, "{msg}");
+                assert_eq!(s, status, "{msg}");
+                for o in &outputs {
+                    assert!(output.contains(o), "{msg}");
+                }
+            }
+            other => panic!("expected a node command error, got: {other}"),
+        }
+        assert!(msg.contains(&format!("node {node}")), "{msg}");
+        before.assert_clean(&lab, dir.path(), &[]);
+        let left = processes_mentioning(survivor);
+        assert!(left.is_empty(), "rollback left {left:?}");
+    }
+}
+
+#[test]
+fn up_refuses_an_existing_namespace_and_touches_nothing() {
+    let Some(_t) = wgrd_tests::netns_test("lab_refuses_existing_namespace", &[]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let opts = options(dir.path());
+    let lab = format!("t{}-clash", std::process::id());
+    let file = write_topology(
+        dir.path(),
+        &format!("name: {lab}\ntopology:\n  nodes:\n    a: {{kind: linux}}\n    b: {{kind: linux}}\n  links:\n    - endpoints: [\"a:eth1\", \"b:eth1\"]\n"),
+    );
+    let topo = Topology::load(&file).unwrap();
+    // Someone else's namespace with the name node b would get.
+    let foreign = wgrd_lab::netns_name(&lab, "b");
+    wgrd_lab::sys::run("test", &["ip", "netns", "add", &foreign]).unwrap();
+    let result = wgrd_lab::up(&topo, &opts);
+    let still_there = wgrd_lab::sys::netns_exists(&foreign);
+    let a_exists = wgrd_lab::sys::netns_exists(&wgrd_lab::netns_name(&lab, "a"));
+    wgrd_lab::sys::run("test", &["ip", "netns", "del", &foreign]).unwrap();
+    let err = result.expect_err("must refuse").to_string();
+    assert!(err.contains(&foreign), "{err}");
+    assert!(still_there, "the foreign namespace was deleted");
+    assert!(!a_exists, "node a was created before the refusal");
+}
