@@ -82,14 +82,17 @@ struct Stream {
     /// Longest silence and where it ended (Unix seconds).
     max_gap: f64,
     max_gap_end: f64,
-    /// Every silence longer than the reporting threshold: (start, length), Unix seconds.
-    gaps: Vec<(f64, f64)>,
+    /// Every silence longer than the reporting threshold: (start, length in seconds, the
+    /// reply that ended it). Its icmp_seq and time= tell echoes delayed in the path (a
+    /// large RTT, no seq missing) from echoes lost (seqs missing) or never sent.
+    gaps: Vec<(f64, f64, String)>,
 }
 
 /// Parse `ping -D` output; `start`/`end` bound the stream (Unix seconds); silences
 /// longer than `report_over` seconds are listed.
 fn parse_ping(out: &str, start: f64, end: f64, report_over: f64) -> Result<Stream> {
     let mut stamps = Vec::new();
+    let mut lines = Vec::new();
     let mut sent = 0;
     for line in out.lines() {
         // "[1700000000.123456] 64 bytes from 10.2.0.2: icmp_seq=1 ttl=62 time=0.52 ms"
@@ -99,6 +102,7 @@ fn parse_ping(out: &str, start: f64, end: f64, report_over: f64) -> Result<Strea
                 .and_then(|l| l.split(']').next())
                 .context("ping -D line without timestamp")?;
             stamps.push(ts.parse::<f64>().context("ping timestamp")?);
+            lines.push(line.split("] ").nth(1).unwrap_or(line).to_string());
         }
         // "5200 packets transmitted, 5200 received, 0% packet loss, time 260012ms"
         if let Some(n) = line.split(" packets transmitted").next() {
@@ -121,14 +125,15 @@ fn parse_ping(out: &str, start: f64, end: f64, report_over: f64) -> Result<Strea
         max_gap_end: start,
         gaps: Vec::new(),
     };
-    for w in points.windows(2) {
+    lines.push("end of stream".into());
+    for (i, w) in points.windows(2).enumerate() {
         let gap = w[1] - w[0];
         if gap > s.max_gap {
             s.max_gap = gap;
             s.max_gap_end = w[1];
         }
         if gap > report_over {
-            s.gaps.push((w[0], gap));
+            s.gaps.push((w[0], gap, lines[i].clone()));
         }
     }
     Ok(s)
@@ -204,8 +209,8 @@ fn soak(name: &str, wgrd_dials: bool) -> Result<()> {
             .collect::<Vec<_>>()
             .join(" "),
     );
-    for (start, len) in &stream.gaps {
-        println!("  gap of {len:.3} s from {start:.3}");
+    for (start, len, ended_by) in &stream.gaps {
+        println!("  gap of {len:.3} s from {start:.3}, ended by: {ended_by}");
     }
     if stream.max_gap >= max_gap {
         bail!(
@@ -306,5 +311,6 @@ fn parses_ping_stream() {
     assert_eq!((s.sent, s.replies), (31, 3));
     assert!((s.max_gap - 1.45).abs() < 1e-6, "{s:?}");
     assert_eq!(s.gaps.len(), 1);
+    assert!(s.gaps[0].2.contains("icmp_seq=31"), "{s:?}");
     assert!(parse_ping("no replies", 0.0, 1.0, 0.25).is_err());
 }
