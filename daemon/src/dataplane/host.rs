@@ -63,6 +63,9 @@ impl HostTun {
                 device.add_address_v4(a, 32)?;
             }
         }
+        // Reads wait in poll (interruptible); the fd itself never blocks, so a queue can
+        // be drained without waiting once it is empty.
+        device.set_nonblocking(true)?;
         Ok(HostTun {
             device,
             name: config.interface.clone(),
@@ -96,6 +99,18 @@ impl HostTun {
     ) -> io::Result<usize> {
         self.device
             .recv_multiple_intr(raw, bufs, sizes, 0, &self.stop)
+    }
+
+    /// Like [`HostTun::recv_batch`] but never waits: `WouldBlock` when nothing is queued.
+    /// Draining the queue after a wakeup lets a burst of small packets (TCP ACKs) leave
+    /// as one UDP batch.
+    pub fn try_recv_batch(
+        &self,
+        raw: &mut [u8],
+        bufs: &mut [Vec<u8>],
+        sizes: &mut [usize],
+    ) -> io::Result<usize> {
+        self.device.recv_multiple(raw, bufs, sizes, 0)
     }
 
     /// Write packets, each preceded by [`HEADROOM`] spare bytes; runs of one TCP flow are

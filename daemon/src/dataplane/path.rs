@@ -30,6 +30,9 @@ const BUFFER_BYTES: usize = 65_536 + 64;
 /// Tunnel events buffered for slow watchers before they are told they lagged.
 const EVENT_QUEUE: usize = 1024;
 
+/// Extra non-waiting TUN reads after a wakeup before the output is flushed.
+const HOST_DRAIN_READS: usize = 16;
+
 /// How often boringtun's timers are driven.
 const TIMER_TICK: Duration = Duration::from_millis(100);
 
@@ -281,7 +284,21 @@ impl PacketPath {
         let mut sizes = vec![0usize; tun_rs::IDEAL_BATCH_SIZE];
         while !self.stopping() {
             match host.recv_batch(&mut raw, &mut packets, &mut sizes) {
-                Ok(n) => {
+                Ok(mut n) => {
+                    // Take what else is already queued before sending anything, so
+                    // small packets that arrived together leave together.
+                    for _ in 0..HOST_DRAIN_READS {
+                        for (packet, &len) in packets.iter_mut().zip(&sizes).take(n) {
+                            self.route(Ingress::Host, &mut packet[..len], &mut s);
+                        }
+                        match host.try_recv_batch(&mut raw, &mut packets, &mut sizes) {
+                            Ok(more) => n = more,
+                            Err(_) => {
+                                n = 0;
+                                break;
+                            }
+                        }
+                    }
                     for (packet, &len) in packets.iter_mut().zip(&sizes).take(n) {
                         self.route(Ingress::Host, &mut packet[..len], &mut s);
                     }
