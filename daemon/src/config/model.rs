@@ -45,7 +45,8 @@ pub struct RouterConfig {
 pub struct HostConfig {
     /// Name of the kernel TUN interface.
     pub interface: String,
-    /// Addresses given to the TUN interface; they are also local addresses of the router.
+    /// Addresses given to the TUN interface. They belong to the host (the kernel answers
+    /// them); their subnets are routed to the host.
     pub addresses: Vec<IpNetwork>,
     /// Mirror FIB routes that point at tunnels into the kernel routing table via the TUN.
     pub export_routes: bool,

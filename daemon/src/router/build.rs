@@ -14,7 +14,10 @@ use std::net::IpAddr;
 /// The router's own addresses: the router id and its tunnel addresses. Host addresses
 /// belong to the kernel (the host answers them itself), so they are not here.
 pub fn local_addresses(config: &Config, tunnels: &TunnelTable) -> LocalAddresses {
-    let mut local = LocalAddresses::new([]).with_router_id(config.router.router_id);
+    let mut local = LocalAddresses::new([]);
+    if !router_id_is_host_address(config) {
+        local = local.with_router_id(config.router.router_id);
+    }
     for t in &config.tunnels {
         let Some(tunnel) = tunnels.by_name(&t.name) else {
             continue;
@@ -44,13 +47,25 @@ pub fn is_host_address(config: &Config, prefix: &IpNetwork) -> bool {
         .is_some_and(|h| h.addresses.iter().any(|a| host_prefix(a.ip()) == *prefix))
 }
 
+/// A router id that is also an address of the host TUN belongs to the kernel: the host's
+/// own sockets use it as their source, so their replies must reach the kernel, and the
+/// kernel answers pings to it itself. (Like a Linux router whose router id lives on `lo`.)
+fn router_id_is_host_address(config: &Config) -> bool {
+    is_host_address(config, &host_prefix(IpAddr::V4(config.router.router_id)))
+}
+
 /// Connected routes: each tunnel's subnets via that tunnel, each host subnet via the host,
 /// and every address of the router's own as a local /32 or /128.
 pub fn connected_routes(config: &Config, tunnels: &TunnelTable) -> Vec<Candidate> {
+    let router_id_hop = if router_id_is_host_address(config) {
+        NextHop::Host
+    } else {
+        NextHop::Local
+    };
     let mut routes = vec![candidate(
         host_prefix(IpAddr::V4(config.router.router_id)),
         RouteSource::Connected,
-        NextHop::Local,
+        router_id_hop,
     )];
     for t in &config.tunnels {
         let Some(tunnel) = tunnels.by_name(&t.name) else {
@@ -120,5 +135,59 @@ fn candidate(prefix: IpNetwork, source: RouteSource, next_hop: NextHop) -> Candi
         source,
         next_hop,
         metric: 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::PrivateKey;
+
+    fn config(host_addresses: &str) -> Config {
+        let text = format!(
+            r#"
+[router]
+router-id = "10.255.0.1"
+private-key = "{}"
+[host]
+addresses = [{host_addresses}]
+"#,
+            PrivateKey::generate().to_base64()
+        );
+        crate::config::parse_str(&text, std::path::Path::new("t.toml")).expect("valid")
+    }
+
+    fn hop_of(routes: &[Candidate], prefix: &str) -> NextHop {
+        let prefix: IpNetwork = prefix.parse().unwrap();
+        routes
+            .iter()
+            .find(|c| c.prefix == prefix)
+            .expect("route present")
+            .next_hop
+            .clone()
+    }
+
+    #[test]
+    fn router_id_is_local_unless_the_host_owns_it() {
+        let table = TunnelTable::default();
+        let own = config(r#""10.1.0.1/24""#);
+        assert_eq!(
+            hop_of(&connected_routes(&own, &table), "10.255.0.1/32"),
+            NextHop::Local
+        );
+        assert!(local_addresses(&own, &table).contains("10.255.0.1".parse().unwrap()));
+        assert_eq!(
+            hop_of(&connected_routes(&own, &table), "10.1.0.0/24"),
+            NextHop::Host
+        );
+
+        // The host TUN carries the router id: the kernel's sockets use it as their source,
+        // so replies to it must reach the kernel, not wgrd.
+        let shared = config(r#""10.255.0.1/32""#);
+        assert_eq!(
+            hop_of(&connected_routes(&shared, &table), "10.255.0.1/32"),
+            NextHop::Host
+        );
+        assert!(!local_addresses(&shared, &table).contains("10.255.0.1".parse().unwrap()));
     }
 }
