@@ -505,7 +505,13 @@ impl Instance {
             i.neighbor = None;
         }
         if from != to {
-            tracing::info!(%tunnel, neighbor = %router_id, from = from.name(), to = to.name(), "ospf neighbor");
+            tracing::info!(
+                tunnel = %i.cfg.name,
+                neighbor = %router_id,
+                from = from.name(),
+                to = to.name(),
+                "ospf neighbor"
+            );
             if let Some(n) = self.nbr(tunnel) {
                 n.since = now;
             }
