@@ -490,6 +490,83 @@ fn write_atomic(
     result
 }
 
+/// `[forwarding]` and `[nat]`: keys at their default that the file does not mention stay
+/// unmentioned; `[[nat.masquerade]]` and `[[nat.port-forward]]` entries are matched by
+/// position, so an unchanged entry keeps its comments. Also used by the API to carry the
+/// running NAT over into a config given as a message (which has no NAT fields).
+pub(crate) fn update_nat(doc: &mut DocumentMut, config: &Config) {
+    let fw = &config.forwarding;
+    if *fw != ForwardingConfig::default() || doc.contains_key("forwarding") {
+        let t = section_in(doc.as_table_mut(), "forwarding");
+        set_unless_default(t, "mss-clamp", fw.mss_clamp, fw.mss_clamp);
+    }
+
+    let nat = &config.nat;
+    if *nat == NatConfig::default() {
+        doc.remove("nat");
+        return;
+    }
+    let fresh = !doc.contains_key("nat");
+    let t = section_in(doc.as_table_mut(), "nat");
+    if fresh {
+        // Only `[[nat.masquerade]]` / `[[nat.port-forward]]` headers, no empty `[nat]`.
+        t.set_implicit(true);
+    }
+    set_unless_default(t, "set-sysctls", nat.set_sysctls, !nat.set_sysctls);
+
+    let old = take_tables(t, "masquerade");
+    let mut array = ArrayOfTables::new();
+    for (i, m) in nat.masquerade.iter().enumerate() {
+        let mut e = old.get(i).cloned().unwrap_or_default();
+        let default_from = m.from == [NatSource::AllTunnels];
+        if !default_from || e.contains_key("from") {
+            set_strings(&mut e, "from", m.from.iter().map(|f| f.to_string()));
+        }
+        set(&mut e, "out-interface", m.out_interface.clone());
+        array.push(e);
+    }
+    put_tables(t, "masquerade", array);
+
+    let old = take_tables(t, "port-forward");
+    let mut array = ArrayOfTables::new();
+    for (i, p) in nat.port_forwards.iter().enumerate() {
+        let mut e = old.get(i).cloned().unwrap_or_default();
+        set(&mut e, "in-interface", p.in_interface.clone());
+        set(&mut e, "protocol", p.protocol.name());
+        set(&mut e, "port", i64::from(p.port));
+        set(&mut e, "to", p.to.to_string());
+        set_unless_default(&mut e, "masquerade", p.masquerade, p.masquerade);
+        array.push(e);
+    }
+    put_tables(t, "port-forward", array);
+}
+
+/// The sub-table `name` of `t`, created (or made a table) if needed.
+fn section_in<'t>(t: &'t mut Table, name: &str) -> &'t mut Table {
+    if !t.get(name).is_some_and(Item::is_table) {
+        t.insert(name, Item::Table(Table::new()));
+    }
+    match t.get_mut(name) {
+        Some(Item::Table(t)) => t,
+        _ => unreachable!("inserted as a table above"),
+    }
+}
+
+/// The entries of the array of tables `name` in `t` (removed from it); inline forms are
+/// dropped.
+fn take_tables(t: &mut Table, name: &str) -> Vec<Table> {
+    match t.remove(name) {
+        Some(Item::ArrayOfTables(array)) => array.into_iter().collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn put_tables(t: &mut Table, name: &str, array: ArrayOfTables) {
+    if !array.is_empty() {
+        t.insert(name, Item::ArrayOfTables(array));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -634,82 +711,5 @@ mod tests {
         config.tunnels[0].preshared_key = None;
         let text = render_redacted(&config, dir.path());
         assert_eq!(parse_str(&text, &path).unwrap(), config);
-    }
-}
-
-/// `[forwarding]` and `[nat]`: keys at their default that the file does not mention stay
-/// unmentioned; `[[nat.masquerade]]` and `[[nat.port-forward]]` entries are matched by
-/// position, so an unchanged entry keeps its comments. Also used by the API to carry the
-/// running NAT over into a config given as a message (which has no NAT fields).
-pub(crate) fn update_nat(doc: &mut DocumentMut, config: &Config) {
-    let fw = &config.forwarding;
-    if *fw != ForwardingConfig::default() || doc.contains_key("forwarding") {
-        let t = section_in(doc.as_table_mut(), "forwarding");
-        set_unless_default(t, "mss-clamp", fw.mss_clamp, fw.mss_clamp);
-    }
-
-    let nat = &config.nat;
-    if *nat == NatConfig::default() {
-        doc.remove("nat");
-        return;
-    }
-    let fresh = !doc.contains_key("nat");
-    let t = section_in(doc.as_table_mut(), "nat");
-    if fresh {
-        // Only `[[nat.masquerade]]` / `[[nat.port-forward]]` headers, no empty `[nat]`.
-        t.set_implicit(true);
-    }
-    set_unless_default(t, "set-sysctls", nat.set_sysctls, !nat.set_sysctls);
-
-    let old = take_tables(t, "masquerade");
-    let mut array = ArrayOfTables::new();
-    for (i, m) in nat.masquerade.iter().enumerate() {
-        let mut e = old.get(i).cloned().unwrap_or_default();
-        let default_from = m.from == [NatSource::AllTunnels];
-        if !(default_from && !e.contains_key("from")) {
-            set_strings(&mut e, "from", m.from.iter().map(|f| f.to_string()));
-        }
-        set(&mut e, "out-interface", m.out_interface.clone());
-        array.push(e);
-    }
-    put_tables(t, "masquerade", array);
-
-    let old = take_tables(t, "port-forward");
-    let mut array = ArrayOfTables::new();
-    for (i, p) in nat.port_forwards.iter().enumerate() {
-        let mut e = old.get(i).cloned().unwrap_or_default();
-        set(&mut e, "in-interface", p.in_interface.clone());
-        set(&mut e, "protocol", p.protocol.name());
-        set(&mut e, "port", i64::from(p.port));
-        set(&mut e, "to", p.to.to_string());
-        set_unless_default(&mut e, "masquerade", p.masquerade, p.masquerade);
-        array.push(e);
-    }
-    put_tables(t, "port-forward", array);
-}
-
-/// The sub-table `name` of `t`, created (or made a table) if needed.
-fn section_in<'t>(t: &'t mut Table, name: &str) -> &'t mut Table {
-    if !t.get(name).is_some_and(Item::is_table) {
-        t.insert(name, Item::Table(Table::new()));
-    }
-    match t.get_mut(name) {
-        Some(Item::Table(t)) => t,
-        _ => unreachable!("inserted as a table above"),
-    }
-}
-
-/// The entries of the array of tables `name` in `t` (removed from it); inline forms are
-/// dropped.
-fn take_tables(t: &mut Table, name: &str) -> Vec<Table> {
-    match t.remove(name) {
-        Some(Item::ArrayOfTables(array)) => array.into_iter().collect(),
-        _ => Vec::new(),
-    }
-}
-
-fn put_tables(t: &mut Table, name: &str, array: ArrayOfTables) {
-    if !array.is_empty() {
-        t.insert(name, Item::ArrayOfTables(array));
     }
 }

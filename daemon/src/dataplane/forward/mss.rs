@@ -101,7 +101,7 @@ pub fn clamp_segment(tcp: &mut [u8], max: u16) -> Clamp {
 /// even offset of the pseudo-header sum), so a value at an odd offset straddles two words.
 fn write_u16(tcp: &mut [u8], at: usize, value: u16) {
     let word_at = at & !1;
-    let words = if at % 2 == 0 { 1 } else { 2 };
+    let words = if at & 1 == 0 { 1 } else { 2 };
     let end = (word_at + 2 * words).min(tcp.len());
     let mut old = [0u8; 4];
     old[..end - word_at].copy_from_slice(&tcp[word_at..end]);
