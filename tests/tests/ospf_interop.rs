@@ -236,3 +236,185 @@ fn wgrd_and_bird_form_an_adjacency_and_exchange_routes() -> Result<()> {
     wgrd.stop()?;
     Ok(())
 }
+
+/// The wgrd config text of one triangle router with OSPF (fast profile) and per-tunnel
+/// costs; `tunnels` are (name, peer key, endpoint, address, cost).
+fn triangle_router(
+    dir: &std::path::Path,
+    rid: &str,
+    key: &Keypair,
+    lan: &str,
+    tunnels: &[(&str, &str, Option<&str>, &str, u16)],
+) -> Result<String> {
+    let mut conf = WgrdConf::new(rid, key)
+        .route(lan, "host")
+        .export_routes(true);
+    for (name, peer, ep, addr, _) in tunnels {
+        conf = conf.tunnel(
+            WgrdTunnel::new(name, peer, *ep)
+                .addresses(&[addr])
+                .keepalive(5),
+        );
+    }
+    let key_file = dir.join(format!("{rid}.key"));
+    std::fs::write(&key_file, format!("{}\n", key.private))?;
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600))?;
+    let mut toml = conf.to_toml(&key_file);
+    for (name, _, _, _, cost) in tunnels {
+        toml = toml.replace(
+            &format!("name = \"{name}\"\n"),
+            &format!("name = \"{name}\"\nospf = {{ cost = {cost} }}\n"),
+        );
+    }
+    Ok(toml + "\n[ospf]\nprofile = \"fast\"\n")
+}
+
+/// Three wgrd in a triangle (A-B 10, B-C 10, A-C 50): lanA -> lanC crosses B. The A-B
+/// underlay is cut silently (nftables drop in rA; no interface goes down) while lanA
+/// pings lanC every 20 ms; the longest gap in the replies is the reroute time.
+#[test]
+fn wgrd_triangle_reroutes_around_a_silent_tunnel() -> Result<()> {
+    let Some(_t) = netns_test(
+        "wgrd_triangle_reroutes_around_a_silent_tunnel",
+        &["wg", "nft", "ping"],
+    ) else {
+        return Ok(());
+    };
+    let mut lab = wgrd_tests::Lab::new();
+    topo::add_site(&mut lab, "rA", "lanA", 1)?;
+    topo::add_site(&mut lab, "rB", "lanB", 2)?;
+    topo::add_site(&mut lab, "rC", "lanC", 3)?;
+    lab.link("rA", "eth-b", "rB", "eth-a")?;
+    lab.link("rB", "eth-c", "rC", "eth-b")?;
+    lab.link("rA", "eth-c", "rC", "eth-a")?;
+    lab.addr("rA", "eth-b", "192.168.12.1/24")?;
+    lab.addr("rB", "eth-a", "192.168.12.2/24")?;
+    lab.addr("rB", "eth-c", "192.168.23.2/24")?;
+    lab.addr("rC", "eth-b", "192.168.23.3/24")?;
+    lab.addr("rA", "eth-c", "192.168.13.1/24")?;
+    lab.addr("rC", "eth-a", "192.168.13.3/24")?;
+    let (ka, kb, kc) = (
+        Keypair::generate()?,
+        Keypair::generate()?,
+        Keypair::generate()?,
+    );
+    let dir = tempfile::Builder::new().prefix("wgrdt-tri-").tempdir()?;
+    let ra = Wgrd::start_raw(
+        lab.ns("rA"),
+        &triangle_router(
+            dir.path(),
+            "10.255.0.1",
+            &ka,
+            "10.1.0.0/24",
+            &[
+                (
+                    "to-b",
+                    &kb.public,
+                    Some("192.168.12.2:51820"),
+                    "169.254.12.0/31",
+                    10,
+                ),
+                (
+                    "to-c",
+                    &kc.public,
+                    Some("192.168.13.3:51820"),
+                    "169.254.13.0/31",
+                    50,
+                ),
+            ],
+        )?,
+    )?;
+    let rb = Wgrd::start_raw(
+        lab.ns("rB"),
+        &triangle_router(
+            dir.path(),
+            "10.255.0.2",
+            &kb,
+            "10.2.0.0/24",
+            &[
+                ("to-a", &ka.public, None, "169.254.12.1/31", 10),
+                (
+                    "to-c",
+                    &kc.public,
+                    Some("192.168.23.3:51820"),
+                    "169.254.23.0/31",
+                    10,
+                ),
+            ],
+        )?,
+    )?;
+    let rc = Wgrd::start_raw(
+        lab.ns("rC"),
+        &triangle_router(
+            dir.path(),
+            "10.255.0.3",
+            &kc,
+            "10.3.0.0/24",
+            &[
+                ("to-a", &ka.public, None, "169.254.13.1/31", 50),
+                ("to-b", &kb.public, None, "169.254.23.1/31", 10),
+            ],
+        )?,
+    )?;
+    for r in ["rA", "rB", "rC"] {
+        lab.ns(r).wait_link_up("wgrd0", Duration::from_secs(10))?;
+    }
+    // Measured from the moment every router is up (the first start may build wgrd).
+    let started = Instant::now();
+    // Converged: lanA reaches lanC (and the path is through B: B's tunnel to C carries it).
+    wait_ping(lab.ns("lanA"), "10.3.0.2", CONVERGE)
+        .with_context(|| format!("rA log:\n{}", ra.log()))?;
+    let converged = started.elapsed();
+    for line in ra.log().lines().filter(|l| {
+        l.contains("router started")
+            || l.contains("handshake complete")
+            || l.contains("to=\"full\"")
+    }) {
+        println!("rA: {line}");
+    }
+    ping(lab.ns("lanA"), "10.3.0.2", 3)?;
+
+    // Ping every 20 ms for 6 s; cut A-B after 1 s.
+    let log = dir.path().join("ping.log");
+    let mut pinger = lab.ns("lanA").spawn(
+        &[
+            "ping", "-n", "-i", "0.02", "-c", "300", "-W", "1", "10.3.0.2",
+        ],
+        &log,
+        &[],
+    )?;
+    std::thread::sleep(Duration::from_secs(1));
+    let ns = lab.ns("rA");
+    ns.sh("nft add table inet cut && \
+         nft add chain inet cut in '{ type filter hook input priority 0; }' && \
+         nft add chain inet cut out '{ type filter hook output priority 0; }' && \
+         nft add rule inet cut in ip saddr 192.168.12.2 drop && \
+         nft add rule inet cut out ip daddr 192.168.12.2 drop")?;
+    let _ = pinger.wait();
+    let out = std::fs::read_to_string(&log)?;
+    let seqs: Vec<u32> = out
+        .lines()
+        .filter_map(|l| l.split("icmp_seq=").nth(1))
+        .filter_map(|s| s.split_whitespace().next()?.parse().ok())
+        .collect();
+    let gap = seqs
+        .windows(2)
+        .map(|w| w[1].saturating_sub(w[0]))
+        .max()
+        .unwrap_or(0);
+    let outage = Duration::from_millis(20 * u64::from(gap.saturating_sub(1)));
+    println!(
+        "initial convergence {converged:?}; silent cut of A-B: longest gap {gap} pings = {outage:?}; {} of 300 replies",
+        seqs.len()
+    );
+    assert!(seqs.len() > 150, "too few replies:\n{out}");
+    assert!(
+        seqs.last().is_some_and(|&s| s >= 290),
+        "traffic did not come back:\n{out}"
+    );
+    assert!(outage < Duration::from_secs(3), "outage {outage:?}");
+    ra.stop()?;
+    rb.stop()?;
+    rc.stop()?;
+    Ok(())
+}
