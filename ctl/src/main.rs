@@ -54,6 +54,8 @@ struct Cli {
 enum Command {
     /// Version, uptime, router id, counts and counters.
     Status,
+    /// Masquerading and port forwarding: wgrd's nftables table, counters per rule, sysctls.
+    Nat,
     /// Every tunnel, one line each.
     Tunnels,
     /// Show, add, delete or change one tunnel.
@@ -311,6 +313,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 print_json(&render::status_json(&s, &version.version))?;
             } else {
                 println!("{}", render::status(&s, &version.version));
+            }
+        }
+        Command::Nat => {
+            let n = system
+                .nat_status(pb::NatStatusRequest {})
+                .await
+                .map_err(&err)?
+                .into_inner();
+            if json {
+                print_json(&render::nat_json(&n))?;
+            } else {
+                println!("{}", render::nat(&n));
             }
         }
         Command::Tunnels => {

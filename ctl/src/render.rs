@@ -407,6 +407,74 @@ pub fn event_line(e: &pb::Event) -> String {
     }
 }
 
+/// `wgrctl nat`: the table, one line per config entry with its counters, then the sysctls
+/// and any notes.
+pub fn nat(n: &pb::NatStatusResponse) -> String {
+    if n.rules.is_empty() && !n.installed {
+        return "no NAT rules configured".into();
+    }
+    let mut out = format!(
+        "table {} {}\n",
+        n.table,
+        if n.installed {
+            "(installed)"
+        } else {
+            "(not installed)"
+        }
+    );
+    let rows: Vec<Vec<String>> = n
+        .rules
+        .iter()
+        .map(|r| {
+            vec![
+                r.name.clone(),
+                r.packets.to_string(),
+                bytes(r.bytes),
+                r.description.clone(),
+            ]
+        })
+        .collect();
+    out.push_str(&table(&["RULE", "PACKETS", "BYTES", "WHAT"], &rows));
+    for s in &n.sysctls {
+        let state = match (s.ok, s.set_by_wgrd) {
+            (true, true) => "ok (set by wgrd)",
+            (true, false) => "ok",
+            (false, _) => "NOT SET",
+        };
+        out.push_str(&format!(
+            "\nsysctl {} = {} ({state}; NAT needs {})",
+            s.key,
+            or_dash(&s.value),
+            s.wanted
+        ));
+    }
+    for note in &n.notes {
+        out.push_str(&format!("\nnote: {note}"));
+    }
+    out
+}
+
+pub fn nat_json(n: &pb::NatStatusResponse) -> Value {
+    json!({
+        "installed": n.installed,
+        "table": n.table,
+        "rules": n.rules.iter().map(|r| json!({
+            "name": r.name,
+            "description": r.description,
+            "packets": r.packets,
+            "bytes": r.bytes,
+        })).collect::<Vec<_>>(),
+        "sysctls": n.sysctls.iter().map(|s| json!({
+            "key": s.key,
+            "value": s.value,
+            "wanted": s.wanted,
+            "ok": s.ok,
+            "set_by_wgrd": s.set_by_wgrd,
+        })).collect::<Vec<_>>(),
+        "notes": n.notes,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -436,5 +504,43 @@ mod tests {
             ],
         );
         assert_eq!(t, "A     BB   C\nlong  x    end\ns     yyy");
+    }
+
+    #[test]
+    fn nat_shows_rules_sysctls_and_notes() {
+        let n = pb::NatStatusResponse {
+            installed: true,
+            table: "inet wgrd".into(),
+            rules: vec![pb::NatRule {
+                name: "masquerade[1]".into(),
+                description: "from tunnel:* out of eth1 as eth1's address".into(),
+                packets: 3,
+                bytes: 2048,
+            }],
+            sysctls: vec![pb::Sysctl {
+                key: "net.ipv4.ip_forward".into(),
+                value: "0".into(),
+                wanted: "1".into(),
+                ok: false,
+                set_by_wgrd: false,
+            }],
+            notes: vec!["net.ipv4.ip_forward is 0".into()],
+        };
+        let text = nat(&n);
+        assert!(
+            text.starts_with("table inet wgrd (installed)\nRULE"),
+            "{text}"
+        );
+        assert!(
+            text.contains("masquerade[1]  3        2.0 KiB  from tunnel:*"),
+            "{text}"
+        );
+        assert!(text.contains("sysctl net.ipv4.ip_forward = 0 (NOT SET; NAT needs 1)"));
+        assert!(text.ends_with("note: net.ipv4.ip_forward is 0"));
+        assert_eq!(nat_json(&n)["rules"][0]["bytes"], 2048);
+        assert_eq!(
+            nat(&pb::NatStatusResponse::default()),
+            "no NAT rules configured"
+        );
     }
 }

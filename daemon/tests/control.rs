@@ -1036,3 +1036,51 @@ async fn reflection_lists_the_services() {
     }
     lab.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nat_status_and_forwarding_survive_a_typed_apply() {
+    // No [nat] here: nothing may run nft (these tests run in the host's namespace).
+    let lab = Lab::start("\n[forwarding]\nmss-clamp = false\n").await;
+    let mut system = lab.system();
+    let n = system
+        .nat_status(pb::NatStatusRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!n.installed);
+    assert_eq!(n.table, "inet wgrd");
+    assert!(n.rules.is_empty() && n.sysctls.is_empty() && n.notes.is_empty());
+    assert!(!lab.r1.path().forwarder.mss_clamp());
+
+    // A typed config has no [forwarding] / [nat] fields: the running ones carry over.
+    let c = system
+        .get_config(pb::GetConfigRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .config
+        .unwrap();
+    system
+        .apply_config(pb::ApplyConfigRequest {
+            input: typed_input(c),
+            dry_run: false,
+        })
+        .await
+        .unwrap();
+    assert!(!lab.running_config().await.forwarding.mss_clamp);
+    assert!(!lab.r1.path().forwarder.mss_clamp());
+
+    // A TOML apply can switch it back on, at once.
+    let text = std::fs::read_to_string(lab.path())
+        .unwrap()
+        .replace("mss-clamp = false", "mss-clamp = true");
+    system
+        .apply_config(pb::ApplyConfigRequest {
+            input: toml_input(text),
+            dry_run: false,
+        })
+        .await
+        .unwrap();
+    assert!(lab.r1.path().forwarder.mss_clamp());
+    lab.stop().await;
+}

@@ -271,3 +271,32 @@ pub(crate) fn control(c: &ControlConfig) -> pb::ControlSettings {
         persist: c.persist,
     }
 }
+
+pub(crate) fn nat_status(n: &crate::nat::NatStatus) -> pb::NatStatusResponse {
+    pb::NatStatusResponse {
+        installed: n.installed,
+        table: n.table.into(),
+        rules: n
+            .rules
+            .iter()
+            .map(|r| pb::NatRule {
+                name: r.name.clone(),
+                description: r.description.clone(),
+                packets: r.packets,
+                bytes: r.bytes,
+            })
+            .collect(),
+        sysctls: n
+            .sysctls
+            .iter()
+            .map(|s| pb::Sysctl {
+                key: s.key.clone(),
+                value: s.value.clone().unwrap_or_default(),
+                wanted: s.wanted.clone(),
+                ok: s.ok(),
+                set_by_wgrd: s.set,
+            })
+            .collect(),
+        notes: n.notes.clone(),
+    }
+}

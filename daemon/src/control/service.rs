@@ -195,6 +195,14 @@ impl pb::system_server::System for SystemService {
         )))
     }
 
+    async fn nat_status(
+        &self,
+        _: Request<pb::NatStatusRequest>,
+    ) -> Result<Response<pb::NatStatusResponse>, Status> {
+        let nat = self.0.router.nat_status().await;
+        Ok(Response::new(convert::nat_status(&nat)))
+    }
+
     async fn get_config(
         &self,
         _: Request<pb::GetConfigRequest>,
