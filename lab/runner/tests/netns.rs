@@ -221,19 +221,20 @@ fn mesh4_traffic_crosses_every_pair_cut_measured_down_clean() {
         }
     }
     scenario("mesh4", &pairs, |state| {
-        // Cutting r1's underlay toward r3 stops h1 -> h3 (static routes: nothing
-        // reroutes yet) and the probe measures it; healing brings it back.
+        // Cutting r1's underlay toward r3 silences the r1-r3 tunnel: OSPF (fast profile,
+        // 1 s tunnel liveness) drops the adjacency and h1 -> h3 reroutes through r2 or r4.
+        traffic(state, "h1", "10.3.0.2", Duration::from_secs(30));
         faults::cut(state, "r1", "wan-r3").unwrap();
         let r = faults::probe(
             state,
             "h1",
             "10.3.0.2",
             Duration::from_millis(100),
-            Duration::from_secs(2),
+            Duration::from_secs(4),
         )
         .unwrap();
-        assert_eq!(r.received, 0, "{r}");
-        assert!(r.outage >= Duration::from_millis(1500), "{r}");
+        assert!(r.received > 0, "no reroute around the cut: {r}");
+        assert!(r.outage < Duration::from_millis(2500), "reroute too slow: {r}");
         faults::heal(state, "r1", "wan-r3").unwrap();
         traffic(state, "h1", "10.3.0.2", Duration::from_secs(30));
         let r = faults::probe(
