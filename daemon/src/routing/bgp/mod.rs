@@ -1,0 +1,8 @@
+//! The BGP speaker (RFC 4271 and friends), built as pure layers: wire codecs
+//! ([`message`], [`attr`]), the per-neighbor session state machine ([`fsm`]) and the
+//! decision process ([`decision`]) that turns Adj-RIB-In paths into RIB candidates.
+//! No I/O and no clock here; transports (smoltcp across tunnels, tokio TCP on the LAN) and
+//! the instance task that wires these into the Router come later (see docs/bgp.md).
+
+pub mod attr;
+pub mod message;
