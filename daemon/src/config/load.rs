@@ -754,7 +754,7 @@ fn tunnel(cx: &mut Cx, s: &Section, dir: &Path, facts: &mut Facts) -> Option<Tun
         None => Some(None),
     };
     let ospf = match s.get(cx, "ospf") {
-        Some(f) => super::ospf::tunnel_ospf(cx, &f).map(Some),
+        Some(f) => super::ospf::tunnel_ospf(cx, &f, dir).map(Some),
         None => Some(None),
     };
     let (preshared_key, preshared_key_file) = match psk {

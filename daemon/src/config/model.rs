@@ -305,4 +305,43 @@ pub struct TunnelOspf {
     pub hello: Option<u16>,
     pub dead: Option<u32>,
     pub profile: Option<OspfProfile>,
+    /// Cryptographic authentication (`auth = { ... }`); None: null authentication.
+    pub auth: Option<OspfAuth>,
+}
+
+/// A tunnel's `ospf = { auth = { key-id = 1, key-file = "ospf.key", type = "..." } }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OspfAuth {
+    pub key_id: u8,
+    /// As written in the file (saved back so).
+    pub key_file: String,
+    pub algorithm: OspfAuthType,
+    /// The key file's text without the line end.
+    pub key: OspfSecret,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OspfAuthType {
+    Md5,
+    #[default]
+    HmacSha256,
+}
+
+impl OspfAuthType {
+    pub fn name(self) -> &'static str {
+        match self {
+            OspfAuthType::Md5 => "md5",
+            OspfAuthType::HmacSha256 => "hmac-sha256",
+        }
+    }
+}
+
+/// A secret whose `Debug` shows nothing of it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OspfSecret(pub Vec<u8>);
+
+impl std::fmt::Debug for OspfSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }

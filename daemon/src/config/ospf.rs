@@ -2,14 +2,19 @@
 //! of [`super::load`], and the way back for [`super::save`]. The speaker itself is
 //! `crate::routing::ospf`; this file only checks values and fills defaults.
 
+use super::keyfile::{read_key_file, resolve};
 use super::model::*;
 use super::source::{Cx, Field, Section};
 use std::net::Ipv4Addr;
+use std::path::Path;
 use toml_edit::{value, Array, DocumentMut, InlineTable, Item, Table, Value};
 
 const OSPF_KEYS: &[&str] = &["enabled", "area", "profile", "redistribute"];
 const REDISTRIBUTE_KEYS: &[&str] = &["from", "metric", "type"];
-const TUNNEL_OSPF_KEYS: &[&str] = &["enabled", "cost", "hello", "dead", "profile"];
+const TUNNEL_OSPF_KEYS: &[&str] = &["enabled", "cost", "hello", "dead", "profile", "auth"];
+const AUTH_KEYS: &[&str] = &["key-id", "key-file", "type"];
+/// RFC 2328 D.3: an MD5 key is at most 16 bytes.
+const MD5_KEY_MAX: usize = 16;
 
 fn profile(cx: &mut Cx, f: &Field) -> Option<OspfProfile> {
     match f.str(cx)? {
@@ -128,7 +133,7 @@ fn redistribute(cx: &mut Cx, s: &Section) -> Option<OspfRedistribute> {
 }
 
 /// A tunnel's `ospf = { ... }`.
-pub(super) fn tunnel_ospf(cx: &mut Cx, f: &Field) -> Option<TunnelOspf> {
+pub(super) fn tunnel_ospf(cx: &mut Cx, f: &Field, dir: &Path) -> Option<TunnelOspf> {
     let s = section(cx, f, "like { cost = 10 }")?;
     s.check_keys(cx, TUNNEL_OSPF_KEYS);
     let mut ok = true;
@@ -164,6 +169,12 @@ pub(super) fn tunnel_ospf(cx: &mut Cx, f: &Field) -> Option<TunnelOspf> {
             None => ok = false,
         }
     }
+    if let Some(f) = s.get(cx, "auth") {
+        match auth(cx, &f, dir) {
+            Some(a) => t.auth = Some(a),
+            None => ok = false,
+        }
+    }
     if ok {
         let base = t.profile.unwrap_or_default().timers();
         let (hello, dead) = (t.hello.unwrap_or(base.0), t.dead.unwrap_or(base.1));
@@ -178,6 +189,68 @@ pub(super) fn tunnel_ospf(cx: &mut Cx, f: &Field) -> Option<TunnelOspf> {
         }
     }
     ok.then_some(t)
+}
+
+/// `auth = { key-id = 1, key-file = "ospf.key", type = "hmac-sha256" }`. The key file
+/// passes the same permission check as WireGuard key files; its content is never echoed.
+fn auth(cx: &mut Cx, f: &Field, dir: &Path) -> Option<OspfAuth> {
+    let s = section(cx, f, "like { key-id = 1, key-file = \"ospf.key\" }")?;
+    s.check_keys(cx, AUTH_KEYS);
+    let key_id = s.require(cx, "key-id").and_then(|f| f.int(cx, 0, 255));
+    let algorithm = match s.get(cx, "type") {
+        Some(f) => match f.str(cx)? {
+            "hmac-sha256" => Some(OspfAuthType::HmacSha256),
+            "md5" => Some(OspfAuthType::Md5),
+            _ => {
+                cx.err(f.line, &f.path, "expected \"hmac-sha256\" or \"md5\"");
+                None
+            }
+        },
+        None => Some(OspfAuthType::default()),
+    };
+    let file = s.require(cx, "key-file")?;
+    let written = file.str(cx)?.to_owned();
+    if written.is_empty() {
+        cx.err(file.line, &file.path, "empty path");
+        return None;
+    }
+    let path = resolve(dir, &written);
+    let text = match read_key_file(&path) {
+        Ok(t) => t,
+        Err(e) => {
+            cx.err(file.line, &file.path, e.to_string());
+            return None;
+        }
+    };
+    let key = text.strip_suffix('\n').unwrap_or(&text);
+    let key = key.strip_suffix('\r').unwrap_or(key).as_bytes().to_vec();
+    if key.is_empty() {
+        cx.err(
+            file.line,
+            &file.path,
+            format!("{} is empty; put the shared key in it", path.display()),
+        );
+        return None;
+    }
+    let algorithm = algorithm?;
+    if algorithm == OspfAuthType::Md5 && key.len() > MD5_KEY_MAX {
+        cx.err(
+            file.line,
+            &file.path,
+            format!(
+                "the key in {} is {} bytes; md5 keys are at most {MD5_KEY_MAX}",
+                path.display(),
+                key.len()
+            ),
+        );
+        return None;
+    }
+    Some(OspfAuth {
+        key_id: key_id? as u8,
+        key_file: written,
+        algorithm,
+        key: OspfSecret(key),
+    })
 }
 
 /// Writes `[ospf]` back (keys at their default that the file does not mention stay
@@ -255,6 +328,15 @@ pub(crate) fn save_tunnel_ospf(t: &mut Table, o: &Option<TunnelOspf>) {
     }
     if let Some(p) = o.profile {
         it.insert("profile", p.name().into());
+    }
+    if let Some(a) = &o.auth {
+        let mut at = InlineTable::new();
+        at.insert("key-id", i64::from(a.key_id).into());
+        at.insert("key-file", a.key_file.as_str().into());
+        if a.algorithm != OspfAuthType::default() {
+            at.insert("type", a.algorithm.name().into());
+        }
+        it.insert("auth", Value::from(at));
     }
     let new = Value::from(it);
     let same = t

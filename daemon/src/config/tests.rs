@@ -1387,6 +1387,7 @@ fn ospf_section_and_tunnel_keys_load_into_the_model() {
             hello: Some(2),
             dead: Some(7),
             profile: Some(OspfProfile::Fast),
+            auth: None,
         })
     );
     let c = f.ok(&format!(
@@ -1473,4 +1474,78 @@ fn ospf_keys_survive_a_save() {
     let saved = fs::read_to_string(&path).unwrap();
     assert!(!saved.contains("ospf"), "{saved}");
     assert_eq!(load_file(&path).unwrap(), c);
+}
+
+#[test]
+fn ospf_auth_reads_the_key_file_and_never_shows_it() {
+    let f = Fixture::new();
+    f.write_key("ospf.key", "not-so-secret-ospf-key", 0o600);
+    let c = f.ok(&format!(
+        "{OSPF_BASE}ospf = {{ auth = {{ key-id = 3, key-file = \"ospf.key\" }} }}\n[ospf]\n"
+    ));
+    let a = c.tunnels[0].ospf.as_ref().unwrap().auth.clone().unwrap();
+    assert_eq!(a.key_id, 3);
+    assert_eq!(a.algorithm, OspfAuthType::HmacSha256);
+    assert_eq!(a.key.0, b"not-so-secret-ospf-key");
+    assert!(!format!("{c:?}").contains("not-so-secret"));
+    // Saved back as written: the file name, not the key.
+    let path = f.config_path();
+    fs::write(&path, f.text(&format!("{OSPF_BASE}[ospf]\n"))).unwrap();
+    save::save(&path, &c).unwrap();
+    let saved = fs::read_to_string(&path).unwrap();
+    assert!(
+        saved.contains("key-file = \"ospf.key\"") && !saved.contains("not-so-secret"),
+        "{saved}"
+    );
+    assert_eq!(load_file(&path).unwrap(), c);
+    f.write_key("md5.key", "sixteen-bytes-ok", 0o600);
+    let c = f.ok(&format!(
+        "{OSPF_BASE}ospf = {{ auth = {{ key-id = 1, key-file = \"md5.key\", type = \"md5\" }} }}\n"
+    ));
+    assert_eq!(
+        c.tunnels[0]
+            .ospf
+            .as_ref()
+            .unwrap()
+            .auth
+            .as_ref()
+            .unwrap()
+            .algorithm,
+        OspfAuthType::Md5
+    );
+}
+
+#[test]
+fn ospf_auth_problems_are_reported_without_the_key() {
+    let f = Fixture::new();
+    f.write_key("open.key", "open-secret", 0o644);
+    let e = f.only_error(
+        &format!("{OSPF_BASE}ospf = {{ auth = {{ key-id = 1, key-file = \"open.key\" }} }}\n"),
+        "tunnel[1].ospf.auth.key-file",
+        8,
+    );
+    assert_why(&e, "readable by everyone");
+    f.write_key("long.key", "seventeen-bytes!!", 0o600);
+    let e = f.only_error(
+        &format!(
+            "{OSPF_BASE}ospf = {{ auth = {{ key-id = 1, key-file = \"long.key\", type = \"md5\" }} }}\n"
+        ),
+        "tunnel[1].ospf.auth.key-file",
+        8,
+    );
+    assert_why(&e, "md5 keys are at most 16");
+    assert!(!e.to_string().contains("seventeen"));
+    f.write_key("ok.key", "k", 0o600);
+    f.only_error(
+        &format!(
+            "{OSPF_BASE}ospf = {{ auth = {{ key-id = 1, key-file = \"ok.key\", type = \"sha1\" }} }}\n"
+        ),
+        "tunnel[1].ospf.auth.type",
+        8,
+    );
+    f.only_error(
+        &format!("{OSPF_BASE}ospf = {{ auth = {{ key-id = 256, key-file = \"ok.key\" }} }}\n"),
+        "tunnel[1].ospf.auth.key-id",
+        8,
+    );
 }

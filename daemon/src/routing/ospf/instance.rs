@@ -7,9 +7,11 @@
 //! requests (10.7, 10.9), flooding (13, 13.3, 13.5, 13.7), origination and refresh
 //! (12.4, 12.4.1 for router-LSAs on point-to-point links, 12.4.4 for AS-external-LSAs),
 //! self-originated LSAs received back (13.4), aging and MaxAge removal (14), SPF (16).
-//! Not yet: authentication beyond null, LAN interfaces (DR election, network-LSAs),
+//! Cryptographic authentication (D.4.3, RFC 5709) per interface, with the replay check
+//! per neighbor. Not yet: LAN interfaces (DR election, network-LSAs),
 //! several areas (ABR summaries), sequence number wrap (the LSA is flushed and waits).
 
+use super::auth::AuthKey;
 use super::lsa::{
     ExternalLsa, LinkKind, LsType, Lsa, LsaBody, LsaHeader, LsaKey, RouterLink, RouterLsa, FLAG_E,
     INITIAL_SEQUENCE, LS_REFRESH_TIME, MAX_AGE, MAX_SEQUENCE,
@@ -43,6 +45,8 @@ pub struct InterfaceConfig {
     pub dead: u32,
     pub retransmit: Duration,
     pub mtu: u16,
+    /// Cryptographic authentication; None: null authentication.
+    pub auth: Option<AuthKey>,
 }
 
 /// An AS-external route to originate (redistribution).
@@ -127,6 +131,8 @@ struct Interface {
     cfg: InterfaceConfig,
     neighbor: Option<Neighbor>,
     hello_due: Instant,
+    /// The highest cryptographic sequence number accepted from the neighbor (router id).
+    rx_seq: Option<(Ipv4Addr, u32)>,
 }
 
 impl Interface {
@@ -137,7 +143,14 @@ impl Interface {
         }
     }
     fn max_body(&self) -> usize {
-        usize::from(self.cfg.mtu).saturating_sub(HEADERS).max(64)
+        let digest = self
+            .cfg
+            .auth
+            .as_ref()
+            .map_or(0, |k| k.algorithm.digest_len());
+        usize::from(self.cfg.mtu)
+            .saturating_sub(HEADERS + digest)
+            .max(64)
     }
 }
 
@@ -161,6 +174,11 @@ pub struct Instance {
     dd_seed: u32,
     counters: BTreeMap<&'static str, u64>,
     out: Vec<Output>,
+    /// The time of the input being handled, and the cryptographic sequence number base
+    /// (seconds, from the wall clock at start; io sets it) at `started`.
+    now: Instant,
+    started: Instant,
+    crypto_seq_base: u32,
 }
 
 impl Instance {
@@ -185,6 +203,9 @@ impl Instance {
             routes: vec![],
             counters: BTreeMap::new(),
             out: vec![],
+            now,
+            started: now,
+            crypto_seq_base: 0,
         };
         i.configure(cfg, now);
         i.out.clear();
@@ -193,6 +214,19 @@ impl Instance {
 
     pub fn router_id(&self) -> Ipv4Addr {
         self.cfg.router_id
+    }
+
+    /// Sets the cryptographic sequence number sent now; it then grows by one a second.
+    /// io passes the wall clock's seconds so that a restart does not go backwards.
+    pub fn set_crypto_seq(&mut self, seq: u32) {
+        self.crypto_seq_base = seq;
+        self.started = self.now;
+    }
+
+    fn crypto_seq(&self) -> u32 {
+        let secs = self.now.saturating_duration_since(self.started).as_secs();
+        self.crypto_seq_base
+            .wrapping_add(u32::try_from(secs).unwrap_or(u32::MAX))
     }
 
     pub fn lsdb(&self) -> &Lsdb {
@@ -229,6 +263,7 @@ impl Instance {
 
     /// Handles one input at `now` and returns what to do.
     pub fn handle(&mut self, now: Instant, input: Input) -> Vec<Output> {
+        self.now = self.now.max(now);
         match input {
             Input::Packet {
                 tunnel,
@@ -313,6 +348,7 @@ impl Instance {
                             cfg: ic.clone(),
                             neighbor: None,
                             hello_due: now,
+                            rx_seq: None,
                         },
                     );
                 }
@@ -330,10 +366,18 @@ impl Instance {
     // ---- sending ----
 
     fn send(&mut self, tunnel: TunnelId, body: Body) -> Vec<u8> {
+        let key = self.ifaces.get(&tunnel).and_then(|i| i.cfg.auth.clone());
         let repr = PacketRepr {
             router_id: self.cfg.router_id,
             area_id: self.cfg.area,
-            auth: Auth::Null,
+            auth: match &key {
+                None => Auth::Null,
+                Some(k) => Auth::Crypto {
+                    key_id: k.key_id,
+                    len: k.algorithm.digest_len() as u8,
+                    seq: self.crypto_seq(),
+                },
+            },
             body,
         };
         self.count(match &repr.body {
@@ -343,7 +387,10 @@ impl Instance {
             Body::LsUpdate(_) => "tx_lsu",
             Body::LsAck(_) => "tx_lsack",
         });
-        let packet = repr.to_bytes();
+        let mut packet = repr.to_bytes();
+        if let Some(k) = &key {
+            k.sign(&mut packet);
+        }
         self.out.push(Output::Send {
             tunnel,
             dst: ALL_SPF_ROUTERS,
@@ -570,8 +617,9 @@ impl Instance {
         if repr.router_id == self.cfg.router_id {
             return self.count("own_router_id");
         }
-        if repr.auth != Auth::Null {
-            return self.count("auth_mismatch");
+        if let Err(why) = self.authenticate(tunnel, repr.router_id, repr.auth, bytes) {
+            tracing::debug!(%tunnel, why, "ospf packet dropped");
+            return self.count(why);
         }
         if dst == ALL_D_ROUTERS {
             return self.count("to_all_d_routers");
@@ -612,6 +660,46 @@ impl Instance {
                 }
             }
         }
+    }
+
+    /// D.2/D.4.3: the interface's authentication against the packet's; on success with
+    /// cryptographic authentication, the neighbor's sequence number is recorded.
+    fn authenticate(
+        &mut self,
+        tunnel: TunnelId,
+        rid: Ipv4Addr,
+        auth: Auth,
+        bytes: &[u8],
+    ) -> Result<(), &'static str> {
+        let Some(iface) = self.ifaces.get_mut(&tunnel) else {
+            return Err("rx_no_interface");
+        };
+        let (key, key_id, len, seq) = match (&iface.cfg.auth, auth) {
+            (None, Auth::Null) => return Ok(()),
+            (None, _) | (Some(_), Auth::Null | Auth::Simple(_)) => return Err("auth_mismatch"),
+            (Some(k), Auth::Crypto { key_id, len, seq }) => (k, key_id, len, seq),
+        };
+        if key_id != key.key_id {
+            return Err("auth_key_id");
+        }
+        if usize::from(len) != key.algorithm.digest_len() {
+            return Err("auth_bad_length");
+        }
+        let plen = usize::from(u16::from_be_bytes([bytes[2], bytes[3]]));
+        let Some(digest) = bytes.get(plen..plen + usize::from(len)) else {
+            return Err("auth_truncated");
+        };
+        if !key.verify(&bytes[..plen], digest) {
+            return Err("auth_bad_digest");
+        }
+        // Per neighbor, while it exists: a lower sequence number is a replay.
+        let current = iface.neighbor.as_ref().map(|n| n.router_id) == Some(rid);
+        match iface.rx_seq {
+            Some((r, last)) if r == rid && current && seq < last => return Err("auth_replay"),
+            _ => {}
+        }
+        iface.rx_seq = Some((rid, seq));
+        Ok(())
     }
 
     fn receive_hello(

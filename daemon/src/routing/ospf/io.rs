@@ -6,11 +6,14 @@
 //! Owns no protocol logic: every decision is the instance's. Builds the instance's
 //! configuration from the router's (`[ospf]`, tunnels, host prefixes, redistribution).
 
+use super::auth::{Algorithm, AuthKey};
 use super::instance::{External, Input, Instance, InstanceConfig, InterfaceConfig, Output, Timers};
 use super::neighbor::State;
 use super::packet::IP_PROTOCOL;
 use super::spf::{PathType, Route};
-use crate::config::{Config, OspfProfile, RedistributeFrom, RouteVia, DEFAULT_OSPF_COST};
+use crate::config::{
+    Config, OspfAuthType, OspfProfile, RedistributeFrom, RouteVia, DEFAULT_OSPF_COST,
+};
 use crate::dataplane::path::{LocalPacket, TunnelEvent, TunnelTable};
 use crate::dataplane::{Ingress, NextHop, TunnelId};
 use crate::router::view::RouterEvent;
@@ -318,6 +321,7 @@ impl Speaker {
             (None, Some(cfg)) => {
                 tracing::info!(router_id = %cfg.router_id, interfaces = cfg.interfaces.len(), "ospf starting");
                 let mut i = Instance::new(cfg, now);
+                i.set_crypto_seq(wall_clock_seconds());
                 let out = i.handle(now, Input::Timer);
                 self.instance = Some(i);
                 self.built = wanted;
@@ -340,6 +344,14 @@ impl Speaker {
         }
         self.publish();
     }
+}
+
+/// The cryptographic sequence number to start from: seconds since 1970, so that a
+/// restarted speaker does not fall below what its neighbors last saw.
+fn wall_clock_seconds() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX))
 }
 
 fn v4(net: &IpNetwork) -> Option<Ipv4Network> {
@@ -400,6 +412,13 @@ pub fn instance_config(config: &Config, tunnels: &TunnelTable) -> InstanceConfig
             dead: o.dead.unwrap_or(dead),
             retransmit: Duration::from_secs(u64::from(rxmt)),
             mtu: t.mtu,
+            auth: o.auth.as_ref().map(|a| {
+                let algorithm = match a.algorithm {
+                    OspfAuthType::Md5 => Algorithm::Md5,
+                    OspfAuthType::HmacSha256 => Algorithm::HmacSha256,
+                };
+                AuthKey::new(algorithm, a.key_id, &a.key.0)
+            }),
         });
     }
     let mut stub = |net: Ipv4Network, cost: u16| {

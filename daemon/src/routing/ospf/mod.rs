@@ -5,6 +5,7 @@
 //!
 //! Layers, from the bytes up, each usable and tested alone:
 //! - [`lsa`], [`packet`]: codecs (RFC 2328 appendix A), typed views and Reprs;
+//! - [`auth`]: cryptographic authentication digests (MD5, HMAC-SHA-256);
 //! - [`lsdb`]: the database with computed aging (12.2, 14);
 //! - [`neighbor`]: the neighbor state machine, pure (10.1-10.3);
 //! - [`spf`]: the routing table calculation with ECMP, and the SPF throttle (16);
@@ -14,6 +15,7 @@
 //! This room owns OSPF's own state only; it reaches the router through `io`, and the
 //! router never calls into it.
 
+pub mod auth;
 pub mod instance;
 pub mod io;
 pub mod lsa;

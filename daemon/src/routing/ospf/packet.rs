@@ -257,13 +257,20 @@ impl Body {
     }
 }
 
-/// Authentication of a packet (RFC 2328 D.3). Only null and simple are carried by this
-/// codec; cryptographic authentication is refused as unsupported for now.
+/// Authentication of a packet (RFC 2328 D.3). For cryptographic authentication the
+/// codec carries the header fields only: the digest after the packet is checked (and
+/// appended) by [`super::auth`], and the packet checksum is neither checked nor filled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Auth {
     #[default]
     Null,
     Simple([u8; 8]),
+    Crypto {
+        key_id: u8,
+        /// Length of the digest that follows the packet.
+        len: u8,
+        seq: u32,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -283,9 +290,18 @@ impl PacketRepr {
         let auth = match p.au_type() {
             0 => Auth::Null,
             1 => Auth::Simple(p.auth()),
+            2 => {
+                let a = p.auth();
+                Auth::Crypto {
+                    key_id: a[2],
+                    len: a[3],
+                    seq: u32::from_be_bytes([a[4], a[5], a[6], a[7]]),
+                }
+            }
             other => return Err(PacketError::UnsupportedAuth(other)),
         };
-        if !p.verify_checksum() {
+        // D.4.3: no checksum with cryptographic authentication.
+        if !matches!(auth, Auth::Crypto { .. }) && !p.verify_checksum() {
             return Err(PacketError::BadChecksum);
         }
         let b = p.body();
@@ -392,6 +408,7 @@ impl PacketRepr {
         b[field::AU_TYPE].copy_from_slice(match self.auth {
             Auth::Null => &[0, 0],
             Auth::Simple(_) => &[0, 1],
+            Auth::Crypto { .. } => &[0, 2],
         });
         b[field::AUTH].copy_from_slice(&[0; 8]);
         let body = &mut b[HEADER_LEN..];
@@ -440,10 +457,18 @@ impl PacketRepr {
                 }
             }
         }
-        let mut p = Packet { buffer: &mut *b };
-        p.fill_checksum();
-        if let Auth::Simple(key) = self.auth {
-            b[field::AUTH].copy_from_slice(&key);
+        match self.auth {
+            Auth::Null => Packet { buffer: &mut *b }.fill_checksum(),
+            Auth::Simple(key) => {
+                Packet { buffer: &mut *b }.fill_checksum();
+                b[field::AUTH].copy_from_slice(&key);
+            }
+            Auth::Crypto { key_id, len, seq } => {
+                b[field::CHECKSUM].copy_from_slice(&[0, 0]);
+                b[18] = key_id;
+                b[19] = len;
+                b[20..24].copy_from_slice(&seq.to_be_bytes());
+            }
         }
     }
 
@@ -523,6 +548,23 @@ mod tests {
         assert_eq!(&bytes[16..24], b"secret!!");
         // Same checksum as with null auth but for the au type word (0 -> 1).
         assert_eq!(PacketRepr::parse_bytes(&bytes).unwrap(), r);
+    }
+
+    #[test]
+    fn crypto_auth_fields_and_no_checksum() {
+        let mut r = hello_repr();
+        r.auth = Auth::Crypto {
+            key_id: 7,
+            len: 32,
+            seq: 0x0102_0304,
+        };
+        let bytes = r.to_bytes();
+        assert_eq!(&bytes[12..24], &[0, 0, 0, 2, 0, 0, 7, 32, 1, 2, 3, 4]);
+        assert_eq!(PacketRepr::parse_bytes(&bytes).unwrap(), r);
+        // A digest after the length field is not the packet's business.
+        let mut signed = bytes.clone();
+        signed.extend_from_slice(&[0xaa; 32]);
+        assert_eq!(PacketRepr::parse_bytes(&signed).unwrap(), r);
     }
 
     #[test]
@@ -611,11 +653,11 @@ mod tests {
             PacketRepr::parse_bytes(&flipped).unwrap_err(),
             PacketError::BadChecksum
         );
-        let mut crypto = good.clone();
-        crypto[15] = 2;
+        let mut unknown = good.clone();
+        unknown[15] = 3;
         assert_eq!(
-            PacketRepr::parse_bytes(&crypto).unwrap_err(),
-            PacketError::UnsupportedAuth(2)
+            PacketRepr::parse_bytes(&unknown).unwrap_err(),
+            PacketError::UnsupportedAuth(3)
         );
         // Trailing bytes beyond the length field (IP padding) are ignored.
         let mut padded = good.clone();

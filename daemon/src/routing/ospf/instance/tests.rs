@@ -42,6 +42,7 @@ fn iface(tunnel: TunnelId, cost: u16) -> InterfaceConfig {
         dead: 3,
         retransmit: Duration::from_secs(1),
         mtu: 1420,
+        auth: None,
     }
 }
 
@@ -542,4 +543,124 @@ fn same_inputs_give_the_same_outputs() {
         (lab.sent, lab.changes.clone(), lab.lsdb_digest(2))
     };
     assert_eq!(digest(), digest());
+}
+
+/// Both ends of every link with `key`; node 1 optionally with `other` instead.
+fn authenticated_lab(key: AuthKey, other: Option<AuthKey>) -> Lab {
+    let mut lab = Lab::new(2, &[(0, 1, 10)]);
+    for (n, k) in [(0, key.clone()), (1, other.unwrap_or(key))] {
+        lab.cfgs[n].interfaces[0].auth = Some(k);
+        lab.nodes[n] = Instance::new(lab.cfgs[n].clone(), lab.now);
+        lab.nodes[n].set_crypto_seq(1000);
+    }
+    lab
+}
+
+#[test]
+fn hmac_sha256_and_md5_adjacencies_reach_full_with_signed_packets() {
+    use crate::routing::ospf::auth::Algorithm;
+    for alg in [Algorithm::HmacSha256, Algorithm::Md5] {
+        let key = AuthKey::new(alg, 3, b"s3cret");
+        let mut lab = authenticated_lab(key.clone(), None);
+        // Every packet sent is signed: au type 2, key id 3, the digest after the packet.
+        let out = lab.nodes[0].handle(lab.now, Input::Timer);
+        let Some(Output::Send { packet, .. }) = out.first() else {
+            panic!("no hello: {out:?}");
+        };
+        let plen = usize::from(u16::from_be_bytes([packet[2], packet[3]]));
+        assert_eq!(packet.len(), plen + alg.digest_len());
+        assert_eq!(
+            &packet[12..20],
+            &[0, 0, 0, 2, 0, 0, 3, alg.digest_len() as u8]
+        );
+        assert_eq!(u32::from_be_bytes(packet[20..24].try_into().unwrap()), 1000);
+        assert!(key.verify(&packet[..plen], &packet[plen..]));
+        lab.run_until(Duration::from_secs(5), Lab::all_full);
+        lab.run_until(Duration::from_secs(2), |l| !l.routes[0].is_empty());
+        assert_eq!(lab.hops(0, "10.255.0.2/32"), vec![1]);
+        assert!(!lab.nodes[0].counters().contains_key("auth_bad_digest"));
+        // The sequence number follows the clock.
+        lab.step(Duration::from_secs(3));
+        let out = lab.nodes[0].handle(lab.now, Input::Timer);
+        let seqs: Vec<u32> = out
+            .iter()
+            .filter_map(|o| match o {
+                Output::Send { packet, .. } => {
+                    Some(u32::from_be_bytes(packet[20..24].try_into().unwrap()))
+                }
+                _ => None,
+            })
+            .collect();
+        assert!(seqs.iter().all(|s| *s >= 1003), "{seqs:?}");
+    }
+}
+
+#[test]
+fn wrong_key_wrong_key_id_and_unauthenticated_packets_are_dropped() {
+    use crate::routing::ospf::auth::Algorithm;
+    let key = AuthKey::new(Algorithm::HmacSha256, 1, b"right");
+    let mut lab = authenticated_lab(
+        key.clone(),
+        Some(AuthKey::new(Algorithm::HmacSha256, 1, b"wrong")),
+    );
+    for _ in 0..200 {
+        lab.step(Duration::from_millis(10));
+    }
+    assert!(lab.nodes[0].neighbors().is_empty());
+    assert!(lab.nodes[0].counters()["auth_bad_digest"] >= 2);
+    assert!(lab.nodes[1].counters()["auth_bad_digest"] >= 2);
+    let mut lab = authenticated_lab(
+        key.clone(),
+        Some(AuthKey::new(Algorithm::HmacSha256, 2, b"right")),
+    );
+    lab.step(Duration::from_secs(1));
+    assert!(lab.nodes[0].counters()["auth_key_id"] >= 1);
+    assert!(lab.nodes[0].neighbors().is_empty());
+    // MD5 against HMAC-SHA-256: the digest length differs.
+    let mut lab = authenticated_lab(key.clone(), Some(AuthKey::new(Algorithm::Md5, 1, b"right")));
+    lab.step(Duration::from_secs(1));
+    assert!(lab.nodes[0].counters()["auth_bad_length"] >= 1);
+    // Authentication on one side only.
+    let mut lab = Lab::new(2, &[(0, 1, 10)]);
+    lab.cfgs[0].interfaces[0].auth = Some(key);
+    lab.nodes[0] = Instance::new(lab.cfgs[0].clone(), lab.now);
+    lab.step(Duration::from_secs(1));
+    assert!(lab.nodes[0].counters()["auth_mismatch"] >= 1);
+    assert!(lab.nodes[1].counters()["auth_mismatch"] >= 1);
+    assert!(lab.nodes[0].neighbors().is_empty() && lab.nodes[1].neighbors().is_empty());
+}
+
+#[test]
+fn replayed_and_truncated_packets_are_dropped() {
+    use crate::routing::ospf::auth::Algorithm;
+    let key = AuthKey::new(Algorithm::HmacSha256, 1, b"k");
+    let mut lab = authenticated_lab(key, None);
+    // Capture an early hello of node 1 (sequence 1000).
+    let out = lab.nodes[1].handle(lab.now, Input::Timer);
+    let old = out
+        .iter()
+        .find_map(|o| match o {
+            Output::Send { packet, .. } => Some(packet.clone()),
+            _ => None,
+        })
+        .unwrap();
+    lab.deliver(1, out);
+    lab.drain();
+    lab.run_until(Duration::from_secs(5), Lab::all_full);
+    lab.step(Duration::from_secs(2));
+    let pkt = |bytes: Vec<u8>| Input::Packet {
+        tunnel: TunnelId(1),
+        src: rid(2),
+        dst: ALL_SPF_ROUTERS,
+        bytes,
+    };
+    lab.input(0, pkt(old.clone()));
+    assert_eq!(lab.nodes[0].counters()["auth_replay"], 1);
+    lab.input(0, pkt(old[..old.len() - 1].to_vec()));
+    assert_eq!(lab.nodes[0].counters()["auth_truncated"], 1);
+    let mut flipped = old.clone();
+    flipped[30] ^= 1;
+    lab.input(0, pkt(flipped));
+    assert_eq!(lab.nodes[0].counters()["auth_bad_digest"], 1);
+    assert!(lab.all_full());
 }
