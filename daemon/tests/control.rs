@@ -905,6 +905,159 @@ async fn watch_sends_state_then_marker_then_live_changes() {
     lab.stop().await;
 }
 
+/// The next event of a Watch stream (fails the test after [`WAIT`] or at the end).
+async fn next_event(stream: &mut tonic::Streaming<pb::Event>) -> pb::Event {
+    tokio::time::timeout(WAIT, stream.message())
+        .await
+        .expect("no event")
+        .unwrap()
+        .expect("stream ended")
+}
+
+/// The n-th route of the churn below.
+fn churn_prefix(n: usize) -> String {
+    format!("10.90.{}.{}/32", n / 256, n % 256)
+}
+
+fn static_route(prefix: String, via: pb::static_route::Via) -> pb::AddStaticRequest {
+    pb::AddStaticRequest {
+        route: Some(pb::StaticRoute {
+            prefix,
+            via: Some(via),
+        }),
+        dry_run: false,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_started_during_route_churn_replays_to_the_final_routes() {
+    use pb::event::Kind;
+    use pb::static_route::Via;
+    use std::collections::BTreeMap;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    /// Changes made over the API; the watch starts after the first `WATCH_AFTER`.
+    const CHURN: usize = 120;
+    const WATCH_AFTER: usize = 20;
+    /// Added once the churn is over: its event closes the history.
+    const SENTINEL: &str = "10.99.99.0/24";
+    let lab = Lab::start("").await;
+    let done = Arc::new(AtomicUsize::new(0));
+    let churn = {
+        let mut routes = lab.routes();
+        let done = Arc::clone(&done);
+        tokio::spawn(async move {
+            for i in 0..CHURN {
+                let via = match i % 3 {
+                    0 => Via::Tunnel("spare".into()),
+                    1 => Via::Tunnel("to-r2".into()),
+                    _ => Via::Blackhole(true),
+                };
+                routes
+                    .add_static(static_route(churn_prefix(i), via))
+                    .await
+                    .unwrap();
+                // Removals too, and prefixes that come back with another next hop.
+                if i % 2 == 1 {
+                    routes
+                        .delete_static(pb::DeleteStaticRequest {
+                            prefix: churn_prefix(i - 1),
+                            dry_run: false,
+                        })
+                        .await
+                        .unwrap();
+                }
+                if i % 10 == 9 {
+                    routes
+                        .add_static(static_route(churn_prefix(i - 9), Via::Blackhole(true)))
+                        .await
+                        .unwrap();
+                }
+                done.store(i + 1, Ordering::SeqCst);
+            }
+            routes
+                .add_static(static_route(SENTINEL.into(), Via::Blackhole(true)))
+                .await
+                .unwrap();
+        })
+    };
+    let deadline = Instant::now() + WAIT;
+    while done.load(Ordering::SeqCst) < WATCH_AFTER {
+        assert!(Instant::now() < deadline, "the churn does not progress");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    let mut stream = lab
+        .events()
+        .watch(pb::WatchRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    // Best route per prefix, as the watcher sees it.
+    let mut seen: BTreeMap<String, pb::Route> = BTreeMap::new();
+    loop {
+        match next_event(&mut stream).await.kind.unwrap() {
+            Kind::RouteState(r) => {
+                seen.insert(r.prefix.clone(), r);
+            }
+            Kind::TunnelState(_) => {}
+            Kind::InitialStateDone(_) => break,
+            other => panic!("live event before the marker: {other:?}"),
+        }
+    }
+    let churned_at_marker = done.load(Ordering::SeqCst);
+    eprintln!("watch marker after {churned_at_marker} of {CHURN} churn steps");
+    let mut live = 0;
+    loop {
+        let Kind::RouteChanged(change) = next_event(&mut stream).await.kind.unwrap() else {
+            continue;
+        };
+        live += 1;
+        let end = change.prefix == SENTINEL;
+        match change.route {
+            Some(r) => {
+                assert_eq!(r.prefix, change.prefix);
+                seen.insert(change.prefix, r);
+            }
+            None => {
+                seen.remove(&change.prefix);
+            }
+        }
+        if end {
+            break;
+        }
+    }
+    tokio::time::timeout(WAIT, churn).await.unwrap().unwrap();
+    assert!(
+        churned_at_marker < CHURN && live > 1,
+        "the watch did not start during the churn ({churned_at_marker} changes before \
+         the marker, {live} live route events)"
+    );
+
+    let listed: BTreeMap<String, pb::Route> = lab
+        .routes()
+        .list(pb::ListRoutesRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .routes
+        .into_iter()
+        .filter(|r| r.best)
+        .map(|r| (r.prefix.clone(), r))
+        .collect();
+    assert!(listed.contains_key(&churn_prefix(CHURN - 1)));
+    let missing: Vec<_> = listed.keys().filter(|p| !seen.contains_key(*p)).collect();
+    let extra: Vec<_> = seen.keys().filter(|p| !listed.contains_key(*p)).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "replayed history differs from Routes/List: missing {missing:?}, extra {extra:?}"
+    );
+    assert_eq!(
+        seen, listed,
+        "a route differs between the history and the list"
+    );
+    lab.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn persist_saves_every_change_and_a_restart_finds_it() {
     let lab = Lab::start("persist = true\n").await;
