@@ -5,4 +5,5 @@
 //! the instance task that wires these into the Router come later (see docs/bgp.md).
 
 pub mod attr;
+pub mod fsm;
 pub mod message;
