@@ -5,6 +5,7 @@
 //! key is given as a file on the daemon's machine or on standard input.
 
 mod connect;
+mod ospf;
 mod render;
 
 use anyhow::{bail, Context as _};
@@ -80,10 +81,27 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// The OSPF speaker: interfaces, neighbors, the link state database, routes.
+    Ospf {
+        #[command(subcommand)]
+        command: OspfCommand,
+    },
     /// Print the current state, then every change as it happens (Ctrl-C ends).
     Watch,
     /// Print a shell completion script, e.g. `wgrctl completions bash > /etc/bash_completion.d/wgrctl`.
     Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Subcommand)]
+enum OspfCommand {
+    /// Router id, area, SPF runs, drop counters, and every OSPF interface (tunnel).
+    Interfaces,
+    /// Every neighbor with its state and uptime.
+    Neighbors,
+    /// Every LSA, decoded.
+    Database,
+    /// The routes of the last SPF run.
+    Routes,
 }
 
 #[derive(clap::Args)]
@@ -313,6 +331,48 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 print_json(&render::status_json(&s, &version.version))?;
             } else {
                 println!("{}", render::status(&s, &version.version));
+            }
+        }
+        Command::Ospf { command } => {
+            let mut c = pb::ospf_client::OspfClient::new(channel.clone());
+            let (text, value) = match command {
+                OspfCommand::Interfaces => {
+                    let r = c
+                        .interfaces(pb::OspfInterfacesRequest {})
+                        .await
+                        .map_err(&err)?
+                        .into_inner();
+                    (ospf::interfaces(&r), ospf::interfaces_json(&r))
+                }
+                OspfCommand::Neighbors => {
+                    let r = c
+                        .neighbors(pb::OspfNeighborsRequest {})
+                        .await
+                        .map_err(&err)?
+                        .into_inner();
+                    (ospf::neighbors(&r), ospf::neighbors_json(&r))
+                }
+                OspfCommand::Database => {
+                    let r = c
+                        .database(pb::OspfDatabaseRequest {})
+                        .await
+                        .map_err(&err)?
+                        .into_inner();
+                    (ospf::database(&r), ospf::database_json(&r))
+                }
+                OspfCommand::Routes => {
+                    let r = c
+                        .routes(pb::OspfRoutesRequest {})
+                        .await
+                        .map_err(&err)?
+                        .into_inner();
+                    (ospf::routes(&r), ospf::routes_json(&r))
+                }
+            };
+            if json {
+                print_json(&value)?;
+            } else {
+                println!("{text}");
             }
         }
         Command::Nat => {

@@ -174,10 +174,10 @@ fn run(path: &Path, log_level: &str) -> anyhow::Result<ExitCode> {
         );
         // The OSPF speaker runs while the config has an enabled [ospf] section.
         let ospf = wgrd::routing::ospf::spawn(std::sync::Arc::clone(&router));
-        let control = std::sync::Arc::new(wgrd::control::Control::new(
-            std::sync::Arc::clone(&router),
-            Some(path.to_owned()),
-        ));
+        let control = std::sync::Arc::new(
+            wgrd::control::Control::new(std::sync::Arc::clone(&router), Some(path.to_owned()))
+                .with_ospf(ospf.watch()),
+        );
         // A socket the config names must work. The default one may be taken by another
         // wgrd on the same machine (network-namespace labs) or be out of reach of a user
         // without root: the router then runs without its API rather than not at all.

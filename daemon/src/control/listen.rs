@@ -160,6 +160,9 @@ async fn services(control: &Arc<Control>) -> Routes {
     reporter
         .set_serving::<pb::events_server::EventsServer<EventsService>>()
         .await;
+    reporter
+        .set_serving::<pb::ospf_server::OspfServer<super::ospf::OspfService>>()
+        .await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(wgrd_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -180,6 +183,9 @@ async fn services(control: &Arc<Control>) -> Routes {
             Arc::clone(control),
         )))
         .add_service(pb::events_server::EventsServer::new(EventsService(
+            Arc::clone(control),
+        )))
+        .add_service(pb::ospf_server::OspfServer::new(super::ospf::OspfService(
             Arc::clone(control),
         )))
         .add_service(health);

@@ -5,6 +5,7 @@
 //!   validated as a whole config, all-or-nothing, and saved when `persist` is on;
 //! - [`spec`]: API input (typed or TOML) -> a validated config, by the file's rules;
 //! - [`convert`]: router snapshots and the config model -> API messages (keys redacted);
+//! - [`ospf`]: the Ospf service, read from the OSPF speaker's status;
 //! - [`listen`]: the Unix socket and optional TCP+TLS listeners, reflection and health.
 //!
 //! This room decides nothing about packets or routes: it reads the router's snapshots
@@ -12,6 +13,7 @@
 
 mod convert;
 pub mod listen;
+pub mod ospf;
 pub mod service;
 mod spec;
 

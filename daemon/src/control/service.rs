@@ -26,6 +26,8 @@ pub struct Control {
     change: tokio::sync::Mutex<()>,
     /// Cancelled when the server stops, so that open Watch streams end.
     stopping: CancellationToken,
+    /// The OSPF speaker's status, when the daemon runs one (see [`Control::with_ospf`]).
+    pub(super) ospf: Option<tokio::sync::watch::Receiver<crate::routing::ospf::OspfStatus>>,
 }
 
 impl Control {
@@ -37,7 +39,17 @@ impl Control {
             config_file,
             change: tokio::sync::Mutex::new(()),
             stopping: CancellationToken::new(),
+            ospf: None,
         }
+    }
+
+    /// Serves the `Ospf` service from this speaker's status (`OspfHandle::watch`).
+    pub fn with_ospf(
+        mut self,
+        status: tokio::sync::watch::Receiver<crate::routing::ospf::OspfStatus>,
+    ) -> Self {
+        self.ospf = Some(status);
+        self
     }
 
     pub(crate) fn stop_streams(&self) {

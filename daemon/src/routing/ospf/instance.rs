@@ -257,6 +257,16 @@ impl Instance {
             .collect()
     }
 
+    /// The configured interfaces with their neighbor, if any.
+    pub fn interfaces(&self) -> impl Iterator<Item = (&InterfaceConfig, Option<&Neighbor>)> {
+        self.ifaces.values().map(|i| (&i.cfg, i.neighbor.as_ref()))
+    }
+
+    /// The area this instance runs in.
+    pub fn area(&self) -> Ipv4Addr {
+        self.cfg.area
+    }
+
     fn count(&mut self, what: &'static str) {
         *self.counters.entry(what).or_default() += 1;
     }

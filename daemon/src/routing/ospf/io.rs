@@ -8,6 +8,7 @@
 
 use super::auth::{Algorithm, AuthKey};
 use super::instance::{External, Input, Instance, InstanceConfig, InterfaceConfig, Output, Timers};
+use super::lsa::{Lsa, MAX_AGE};
 use super::neighbor::State;
 use super::packet::IP_PROTOCOL;
 use super::spf::{PathType, Route};
@@ -41,15 +42,52 @@ pub struct NeighborInfo {
     pub tunnel: String,
     pub router_id: Ipv4Addr,
     pub state: State,
+    /// Source address of its packets.
+    pub address: Ipv4Addr,
+    /// When it entered its current state.
+    pub since: Instant,
 }
 
-/// What the speaker shows of itself (for tests now, gRPC later).
+/// One interface (tunnel) as the status shows it. The key itself is never here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterfaceInfo {
+    pub tunnel: String,
+    pub id: TunnelId,
+    pub address: Option<Ipv4Network>,
+    pub cost: u16,
+    pub hello: u16,
+    pub dead: u32,
+    /// (algorithm name, key id) with cryptographic authentication.
+    pub auth: Option<(&'static str, u8)>,
+    pub neighbor: Option<(Ipv4Addr, State)>,
+}
+
+/// One LSA of the database with the instant it was installed (its age is computed when
+/// shown).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LsdbEntry {
+    pub lsa: Lsa,
+    pub installed: Instant,
+}
+
+impl LsdbEntry {
+    pub fn age(&self, now: Instant) -> u16 {
+        let elapsed = now.saturating_duration_since(self.installed).as_secs();
+        (u64::from(self.lsa.header.age) + elapsed).min(u64::from(MAX_AGE)) as u16
+    }
+}
+
+/// What the speaker shows of itself (tests and the gRPC `Ospf` service).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OspfStatus {
     pub running: bool,
+    pub router_id: Option<Ipv4Addr>,
+    pub area: Option<Ipv4Addr>,
+    pub interfaces: Vec<InterfaceInfo>,
     pub neighbors: Vec<NeighborInfo>,
     pub routes: Vec<Route>,
     pub lsas: usize,
+    pub lsdb: Vec<LsdbEntry>,
     pub spf_runs: u64,
     pub counters: Vec<(&'static str, u64)>,
 }
@@ -214,7 +252,11 @@ impl Speaker {
                     tunnel,
                     dst,
                     packet,
-                } => self.send(tunnel, dst, &packet),
+                } => {
+                    // DD, requests, updates and acks: the database may have changed.
+                    changed |= packet.get(1).is_some_and(|t| (2..=5).contains(t));
+                    self.send(tunnel, dst, &packet)
+                }
                 Output::Routes(routes) => {
                     let n = routes.len();
                     let changes = self
@@ -263,19 +305,46 @@ impl Speaker {
         let tunnels = self.router.path().tunnels.load();
         let status = OspfStatus {
             running: true,
+            router_id: Some(i.router_id()),
+            area: Some(i.area()),
+            interfaces: i
+                .interfaces()
+                .map(|(c, n)| InterfaceInfo {
+                    tunnel: c.name.clone(),
+                    id: c.tunnel,
+                    address: c.address,
+                    cost: c.cost,
+                    hello: c.hello,
+                    dead: c.dead,
+                    auth: c.auth.as_ref().map(|k| (k.algorithm.name(), k.key_id)),
+                    neighbor: n.map(|n| (n.router_id, n.state)),
+                })
+                .collect(),
             neighbors: i
-                .neighbors()
-                .into_iter()
-                .map(|(t, router_id, state)| NeighborInfo {
-                    tunnel: tunnels
-                        .get(t)
-                        .map_or_else(|| t.to_string(), |t| t.name.clone()),
-                    router_id,
-                    state,
+                .interfaces()
+                .filter_map(|(c, n)| {
+                    let n = n?;
+                    Some(NeighborInfo {
+                        tunnel: tunnels
+                            .get(c.tunnel)
+                            .map_or_else(|| c.name.clone(), |t| t.name.clone()),
+                        router_id: n.router_id,
+                        state: n.state,
+                        address: n.address,
+                        since: n.since,
+                    })
                 })
                 .collect(),
             routes: i.routes().to_vec(),
             lsas: i.lsdb().len(),
+            lsdb: i
+                .lsdb()
+                .iter()
+                .map(|(_, e)| LsdbEntry {
+                    lsa: e.lsa.clone(),
+                    installed: e.installed,
+                })
+                .collect(),
             spf_runs: i.spf_runs(),
             counters: i.counters().iter().map(|(k, v)| (*k, *v)).collect(),
         };

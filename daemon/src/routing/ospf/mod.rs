@@ -24,4 +24,4 @@ pub mod neighbor;
 pub mod packet;
 pub mod spf;
 
-pub use io::{spawn, NeighborInfo, OspfHandle, OspfStatus};
+pub use io::{spawn, InterfaceInfo, LsdbEntry, NeighborInfo, OspfHandle, OspfStatus};

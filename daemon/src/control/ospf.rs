@@ -1,0 +1,219 @@
+//! The `Ospf` service: the OSPF speaker's status (interfaces, neighbors, the LSDB with
+//! every LSA decoded, routes) as API messages. Read only; reads the speaker's watch
+//! channel, never the instance itself. Authentication keys are not in the status at all.
+
+use super::service::Control;
+use crate::routing::ospf::lsa::{LinkKind, LsaBody, FLAG_B, FLAG_E, FLAG_V};
+use crate::routing::ospf::spf::PathType;
+use crate::routing::ospf::{LsdbEntry, OspfStatus};
+use ipnetwork::Ipv4Network;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::Instant;
+use tonic::{Request, Response, Status};
+use wgrd_proto::v1 as pb;
+
+pub struct OspfService(pub Arc<Control>);
+
+impl OspfService {
+    fn status(&self) -> Result<OspfStatus, Status> {
+        let status = self
+            .0
+            .ospf
+            .as_ref()
+            .map(|w| w.borrow().clone())
+            .filter(|s| s.running);
+        status.ok_or_else(|| Status::failed_precondition("OSPF is not enabled"))
+    }
+}
+
+fn prefix(id: Ipv4Addr, mask: Ipv4Addr) -> String {
+    match ipnetwork::ipv4_mask_to_prefix(mask)
+        .ok()
+        .and_then(|len| Ipv4Network::new(id, len).ok())
+    {
+        Some(n) => n.to_string(),
+        None => format!("{id} mask {mask}"),
+    }
+}
+
+/// The LSA's body in one line.
+pub fn lsa_summary(e: &LsdbEntry) -> String {
+    let h = &e.lsa.header;
+    match &e.lsa.body {
+        LsaBody::Router(r) => {
+            let mut parts: Vec<String> = Vec::new();
+            let flags: String = [(FLAG_V, 'V'), (FLAG_E, 'E'), (FLAG_B, 'B')]
+                .iter()
+                .filter(|(f, _)| r.flags & f != 0)
+                .map(|(_, c)| *c)
+                .collect();
+            if !flags.is_empty() {
+                parts.push(format!("flags {flags}"));
+            }
+            for l in &r.links {
+                parts.push(match l.kind {
+                    LinkKind::PointToPoint => format!("p2p {} cost {}", l.id, l.metric),
+                    LinkKind::Transit => format!("transit {} cost {}", l.id, l.metric),
+                    LinkKind::Stub => format!("stub {} cost {}", prefix(l.id, l.data), l.metric),
+                    LinkKind::Virtual => format!("virtual {} cost {}", l.id, l.metric),
+                });
+            }
+            parts.join(", ")
+        }
+        LsaBody::Network(n) => {
+            let attached: Vec<String> = n.attached.iter().map(|a| a.to_string()).collect();
+            format!("{} attached {}", prefix(h.id, n.mask), attached.join(" "))
+        }
+        LsaBody::Summary(s) if h.ls_type == 4 => format!("ASBR {} metric {}", h.id, s.metric),
+        LsaBody::Summary(s) => format!("{} metric {}", prefix(h.id, s.mask), s.metric),
+        LsaBody::External(x) => {
+            let mut s = format!(
+                "{} {} metric {}",
+                prefix(h.id, x.mask),
+                if x.e2 { "E2" } else { "E1" },
+                x.metric
+            );
+            if !x.forwarding.is_unspecified() {
+                s += &format!(" forwarding {}", x.forwarding);
+            }
+            if x.tag != 0 {
+                s += &format!(" tag {}", x.tag);
+            }
+            s
+        }
+    }
+}
+
+fn type_name(t: u8) -> &'static str {
+    match t {
+        1 => "router",
+        2 => "network",
+        3 => "summary",
+        4 => "asbr-summary",
+        5 => "external",
+        _ => "unknown",
+    }
+}
+
+fn path_type(p: PathType) -> &'static str {
+    match p {
+        PathType::IntraArea => "intra",
+        PathType::InterArea => "inter",
+        PathType::External1 => "E1",
+        PathType::External2 => "E2",
+    }
+}
+
+#[tonic::async_trait]
+impl pb::ospf_server::Ospf for OspfService {
+    async fn interfaces(
+        &self,
+        _: Request<pb::OspfInterfacesRequest>,
+    ) -> Result<Response<pb::OspfInterfacesResponse>, Status> {
+        let s = self.status()?;
+        Ok(Response::new(pb::OspfInterfacesResponse {
+            router_id: s.router_id.map(|r| r.to_string()).unwrap_or_default(),
+            area: s.area.map(|a| a.to_string()).unwrap_or_default(),
+            spf_runs: s.spf_runs,
+            counters: s
+                .counters
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), *v))
+                .collect(),
+            interfaces: s
+                .interfaces
+                .iter()
+                .map(|i| pb::OspfInterface {
+                    tunnel: i.tunnel.clone(),
+                    address: i.address.map(|a| a.to_string()).unwrap_or_default(),
+                    cost: u32::from(i.cost),
+                    hello_interval: u32::from(i.hello),
+                    dead_interval: i.dead,
+                    auth: i.auth.map_or("none", |a| a.0).to_owned(),
+                    auth_key_id: i.auth.map_or(0, |a| u32::from(a.1)),
+                    neighbor_router_id: i.neighbor.map(|n| n.0.to_string()).unwrap_or_default(),
+                    neighbor_state: i
+                        .neighbor
+                        .map(|n| n.1.name().to_owned())
+                        .unwrap_or_default(),
+                })
+                .collect(),
+        }))
+    }
+
+    async fn neighbors(
+        &self,
+        _: Request<pb::OspfNeighborsRequest>,
+    ) -> Result<Response<pb::OspfNeighborsResponse>, Status> {
+        let s = self.status()?;
+        let now = Instant::now();
+        Ok(Response::new(pb::OspfNeighborsResponse {
+            neighbors: s
+                .neighbors
+                .iter()
+                .map(|n| pb::OspfNeighbor {
+                    tunnel: n.tunnel.clone(),
+                    router_id: n.router_id.to_string(),
+                    address: n.address.to_string(),
+                    state: n.state.name().to_owned(),
+                    uptime_ms: now.saturating_duration_since(n.since).as_millis() as u64,
+                })
+                .collect(),
+        }))
+    }
+
+    async fn database(
+        &self,
+        _: Request<pb::OspfDatabaseRequest>,
+    ) -> Result<Response<pb::OspfDatabaseResponse>, Status> {
+        let s = self.status()?;
+        let now = Instant::now();
+        Ok(Response::new(pb::OspfDatabaseResponse {
+            lsas: s
+                .lsdb
+                .iter()
+                .map(|e| {
+                    let h = &e.lsa.header;
+                    pb::OspfLsa {
+                        r#type: u32::from(h.ls_type),
+                        type_name: type_name(h.ls_type).to_owned(),
+                        id: h.id.to_string(),
+                        adv_router: h.adv_router.to_string(),
+                        seq: h.seq as u32,
+                        age: u32::from(e.age(now)),
+                        checksum: u32::from(h.checksum),
+                        length: u32::from(h.length),
+                        summary: lsa_summary(e),
+                    }
+                })
+                .collect(),
+        }))
+    }
+
+    async fn routes(
+        &self,
+        _: Request<pb::OspfRoutesRequest>,
+    ) -> Result<Response<pb::OspfRoutesResponse>, Status> {
+        let s = self.status()?;
+        let name = |id| {
+            s.interfaces
+                .iter()
+                .find(|i| i.id == id)
+                .map_or_else(|| id.to_string(), |i| i.tunnel.clone())
+        };
+        Ok(Response::new(pb::OspfRoutesResponse {
+            routes: s
+                .routes
+                .iter()
+                .map(|r| pb::OspfRoute {
+                    prefix: r.prefix.to_string(),
+                    path_type: path_type(r.path_type).to_owned(),
+                    cost: r.cost,
+                    cost2: r.cost2,
+                    tunnels: r.next_hops.iter().map(|t| name(*t)).collect(),
+                })
+                .collect(),
+        }))
+    }
+}
