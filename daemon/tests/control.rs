@@ -1059,6 +1059,88 @@ async fn watch_started_during_route_churn_replays_to_the_final_routes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_predicts_the_summary_of_the_real_apply() {
+    use pb::static_route::Via;
+    let lab = Lab::start("").await;
+    let mut system = lab.system();
+    let mut typed = system
+        .get_config(pb::GetConfigRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .config
+        .unwrap();
+    // A new tunnel with two routes toward it, an address change that keeps a session,
+    // and a static route removed: every kind of route change at once.
+    typed.tunnels.push(new_tunnel("to-r4", "169.254.5.0/31"));
+    typed.routes.push(pb::StaticRoute {
+        prefix: "10.44.0.0/16".into(),
+        via: Some(Via::Tunnel("to-r4".into())),
+    });
+    typed.routes.push(pb::StaticRoute {
+        prefix: "10.45.0.0/16".into(),
+        via: Some(Via::Blackhole(true)),
+    });
+    typed.tunnels[1].addresses = vec!["169.254.3.2/31".into()];
+    typed.routes.retain(|r| r.prefix != "10.255.0.2/32");
+    let apply = |dry_run| {
+        let mut system = lab.system();
+        let input = typed_input(typed.clone());
+        async move {
+            system
+                .apply_config(pb::ApplyConfigRequest { input, dry_run })
+                .await
+                .unwrap()
+                .into_inner()
+                .summary
+                .unwrap()
+        }
+    };
+    let before = lab.running_config().await;
+    let predicted = apply(true).await;
+    assert_eq!(
+        lab.running_config().await,
+        before,
+        "a dry run changed the config"
+    );
+    let lookup = lab
+        .routes()
+        .lookup(pb::LookupRequest {
+            address: "10.44.1.1".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!lookup.found, "a dry run changed the FIB: {lookup:?}");
+    // connected 169.254.5.0/31 + .0/32, 169.254.3.0/31 + .0/32 gone, 169.254.3.2/31 +
+    // .2/32 new, 10.44/16, 10.45/16 new, 10.255.0.2/32 gone.
+    assert_eq!(predicted.routes_changed, 9, "{predicted:?}");
+    assert_eq!(predicted.tunnels_added, ["to-r4"]);
+    assert_eq!(predicted.tunnels_updated, ["spare"]);
+    let applied = apply(false).await;
+    assert_eq!(predicted, applied);
+    // Nothing left to do: both say so.
+    assert!(apply(true).await.unchanged);
+    assert!(apply(false).await.unchanged);
+
+    // Refusals are the router's too: a new listen port needs a restart.
+    let mut moved = typed.clone();
+    moved.tunnels[0].listen_port = Some(1);
+    for dry_run in [true, false] {
+        let e = system
+            .apply_config(pb::ApplyConfigRequest {
+                input: typed_input(moved.clone()),
+                dry_run,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+        assert_eq!(problems(&e)[0].field, "tunnel \"to-r2\".listen-port");
+    }
+    lab.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn persist_saves_every_change_and_a_restart_finds_it() {
     let lab = Lab::start("persist = true\n").await;
     let psk = PrivateKey::generate().to_base64();

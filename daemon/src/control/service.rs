@@ -9,7 +9,7 @@ use super::convert;
 use super::spec::{self, Problem};
 use crate::config::save;
 use crate::config::Config;
-use crate::router::{ApplyError, Router};
+use crate::router::{ApplyError, ApplyErrorKind, Router};
 use prost::Message as _;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -70,17 +70,19 @@ impl Control {
             return Err(invalid(Code::FailedPrecondition, &restart));
         }
         if dry_run {
+            // The router's own plan, so a dry run predicts exactly what an apply does.
+            let summary = self
+                .router
+                .apply_dry_run(&new)
+                .await
+                .map_err(apply_refused)?;
             return Ok(pb::ApplyConfigResponse {
-                summary: Some(spec::predicted_summary(&current, &new)),
+                summary: Some(convert::summary(&summary)),
                 saved: false,
             });
         }
         let persist = new.control.persist && new != current;
-        let summary = self
-            .router
-            .apply(new)
-            .await
-            .map_err(|e| invalid(Code::FailedPrecondition, &apply_problems(e)))?;
+        let summary = self.router.apply(new).await.map_err(apply_refused)?;
         let mut saved = false;
         if persist {
             if let Some(path) = &self.config_file {
@@ -129,11 +131,22 @@ impl Control {
     }
 }
 
-fn apply_problems(errors: Vec<ApplyError>) -> Vec<Problem> {
-    errors
+/// The router refused a valid config: FAILED_PRECONDITION when only a restart can make
+/// the change, INTERNAL when making it failed (nothing was changed either way).
+fn apply_refused(errors: Vec<ApplyError>) -> Status {
+    let code = if errors
+        .iter()
+        .all(|e| e.kind == ApplyErrorKind::NeedsRestart)
+    {
+        Code::FailedPrecondition
+    } else {
+        Code::Internal
+    };
+    let problems: Vec<Problem> = errors
         .into_iter()
         .map(|e| Problem::new(e.field, e.why))
-        .collect()
+        .collect();
+    invalid(code, &problems)
 }
 
 /// A status listing every problem (message: one "field: why" per line; details: a

@@ -5,7 +5,7 @@
 use crate::config::{Config, RouteVia};
 use crate::dataplane::forward::LocalAddresses;
 use crate::dataplane::path::TunnelTable;
-use crate::dataplane::{Ingress, NextHop};
+use crate::dataplane::{Ingress, NextHop, TunnelId};
 use crate::routing::rib::{Candidate, RouteSource};
 use ipnetwork::IpNetwork;
 use std::collections::HashMap;
@@ -57,6 +57,15 @@ fn router_id_is_host_address(config: &Config) -> bool {
 /// Connected routes: each tunnel's subnets via that tunnel, each host subnet via the host,
 /// and every address of the router's own as a local /32 or /128.
 pub fn connected_routes(config: &Config, tunnels: &TunnelTable) -> Vec<Candidate> {
+    connected_routes_by(config, |name| tunnels.by_name(name).map(|t| t.id))
+}
+
+/// [`connected_routes`] with tunnel ids from `id_of` (a tunnel it does not know has no
+/// routes): lets a dry run plan routes toward tunnels that are not built yet.
+pub fn connected_routes_by(
+    config: &Config,
+    id_of: impl Fn(&str) -> Option<TunnelId>,
+) -> Vec<Candidate> {
     let router_id_hop = if router_id_is_host_address(config) {
         NextHop::Host
     } else {
@@ -68,14 +77,14 @@ pub fn connected_routes(config: &Config, tunnels: &TunnelTable) -> Vec<Candidate
         router_id_hop,
     )];
     for t in &config.tunnels {
-        let Some(tunnel) = tunnels.by_name(&t.name) else {
+        let Some(id) = id_of(&t.name) else {
             continue;
         };
         for net in &t.addresses {
             routes.push(candidate(
                 subnet(net),
                 RouteSource::Connected,
-                NextHop::Tunnel(tunnel.id),
+                NextHop::Tunnel(id),
             ));
             routes.push(candidate(
                 host_prefix(net.ip()),
@@ -97,6 +106,14 @@ pub fn connected_routes(config: &Config, tunnels: &TunnelTable) -> Vec<Candidate
 }
 
 pub fn static_routes(config: &Config, tunnels: &TunnelTable) -> Vec<Candidate> {
+    static_routes_by(config, |name| tunnels.by_name(name).map(|t| t.id))
+}
+
+/// [`static_routes`] with tunnel ids from `id_of` (see [`connected_routes_by`]).
+pub fn static_routes_by(
+    config: &Config,
+    id_of: impl Fn(&str) -> Option<TunnelId>,
+) -> Vec<Candidate> {
     let routes = config
         .routes
         .iter()
@@ -104,7 +121,7 @@ pub fn static_routes(config: &Config, tunnels: &TunnelTable) -> Vec<Candidate> {
             let hop = match &r.via {
                 RouteVia::Host => NextHop::Host,
                 RouteVia::Blackhole => NextHop::Blackhole,
-                RouteVia::Tunnel(name) => NextHop::Tunnel(tunnels.by_name(name)?.id),
+                RouteVia::Tunnel(name) => NextHop::Tunnel(id_of(name)?),
             };
             Some(candidate(r.prefix, RouteSource::Static, hop))
         })

@@ -18,7 +18,10 @@ use crate::dataplane::tunnel::{Tunnel, TunnelDrop, TunnelParams, MAX_TUNNEL_ID};
 use crate::dataplane::udp::{self, DemuxDrop, Demuxer, UdpPort};
 use crate::dataplane::{NextHop, TunnelId};
 use crate::routing::rib::{Candidate, Rib, RibChange, RouteSource};
-use build::{connected_routes, is_host_address, local_addresses, static_routes};
+use build::{
+    connected_routes, connected_routes_by, is_host_address, local_addresses, static_routes,
+    static_routes_by,
+};
 use ipnetwork::IpNetwork;
 use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
@@ -47,6 +50,16 @@ pub struct ApplyError {
     /// Dotted path of the field, as in config errors.
     pub field: String,
     pub why: String,
+    pub kind: ApplyErrorKind,
+}
+
+/// Why a config could not be applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApplyErrorKind {
+    /// Valid, but only a restart of wgrd can make this change.
+    NeedsRestart,
+    /// Making the change failed (e.g. installing the nftables rules).
+    Failed,
 }
 
 /// What an applied config changed.
@@ -438,57 +451,37 @@ impl Router {
     pub async fn apply(&self, new: Config) -> Result<ApplySummary, Vec<ApplyError>> {
         let mut state = self.state.lock().await;
         let old = state.config.clone();
-        let errors = restart_only_changes(&old, &new, &state.ports);
-        if !errors.is_empty() {
-            return Err(errors);
-        }
+        let current = self.path.tunnels.load_full();
+        // Every refusal is decided here, before anything is touched.
+        let plan = plan_apply(&old, &new, &state, &current)?;
         if let Err(e) = self.nat.apply(&new).await {
             return Err(vec![ApplyError {
                 field: "nat".into(),
                 why: e.to_string(),
+                kind: ApplyErrorKind::Failed,
             }]);
         }
         self.path.forwarder.set_mss_clamp(new.forwarding.mss_clamp);
 
-        let mut summary = ApplySummary::default();
-        let current = self.path.tunnels.load_full();
-        let mut tunnels: Vec<Arc<Tunnel>> = Vec::new();
-        for t in &new.tunnels {
-            let kept = old
-                .tunnel(&t.name)
-                .filter(|o| same_session(o, t))
-                .and_then(|_| current.by_name(&t.name).cloned());
-            match kept {
-                Some(tunnel) => {
-                    if old.tunnel(&t.name) != Some(t) {
+        let mut summary = plan.summary;
+        let tunnels: Vec<Arc<Tunnel>> = new
+            .tunnels
+            .iter()
+            .zip(plan.tunnels)
+            .map(|(t, p)| match p {
+                TunnelPlan::Keep {
+                    tunnel,
+                    reconfigure,
+                } => {
+                    if reconfigure {
                         tunnel.reconfigure(t.mtu, t.endpoint);
-                        summary.tunnels_updated.push(t.name.clone());
                     }
-                    tunnels.push(tunnel);
+                    tunnel
                 }
-                None => {
-                    if state.next_tunnel_id > MAX_TUNNEL_ID {
-                        return Err(vec![ApplyError {
-                            field: format!("tunnel \"{}\"", t.name),
-                            why: "tunnel ids exhausted; restart wgrd".into(),
-                        }]);
-                    }
-                    let id = TunnelId(state.next_tunnel_id);
-                    state.next_tunnel_id += 1;
-                    if old.tunnel(&t.name).is_some() {
-                        summary.tunnels_replaced.push(t.name.clone());
-                    } else {
-                        summary.tunnels_added.push(t.name.clone());
-                    }
-                    tunnels.push(new_tunnel(&new, t, id, &state.ports, &self.path.demux));
-                }
-            }
-        }
-        for t in &old.tunnels {
-            if new.tunnel(&t.name).is_none() {
-                summary.tunnels_removed.push(t.name.clone());
-            }
-        }
+                TunnelPlan::Build { id } => new_tunnel(&new, t, id, &state.ports, &self.path.demux),
+            })
+            .collect();
+        state.next_tunnel_id = plan.next_tunnel_id;
         let table = TunnelTable::new(tunnels);
 
         // Routes first toward the new tunnels, then swap the table: a packet in between
@@ -534,6 +527,25 @@ impl Router {
         if !summary.is_empty() {
             tracing::info!(?summary, "config applied");
         }
+        Ok(summary)
+    }
+
+    /// What [`Router::apply`] would do with `new`, decided by the same plan, without
+    /// changing anything: the same summary (with `routes_changed` from the same RIB
+    /// update run on a detached copy of the RIB, so it costs a copy of every candidate)
+    /// or the same refusals. Not tried: installing `[nat]` (nftables), which can still
+    /// fail when applied for real.
+    pub async fn apply_dry_run(&self, new: &Config) -> Result<ApplySummary, Vec<ApplyError>> {
+        let state = self.state.lock().await;
+        let current = self.path.tunnels.load();
+        let plan = plan_apply(&state.config, new, &state, &current)?;
+        let ids = plan.tunnel_ids(new);
+        let id = |name: &str| ids.get(name).copied();
+        let mut rib = state.rib.detached_copy();
+        let mut changes = rib.replace_source(RouteSource::Connected, connected_routes_by(new, id));
+        changes.extend(rib.replace_source(RouteSource::Static, static_routes_by(new, id)));
+        let mut summary = plan.summary;
+        summary.routes_changed = changes.len();
         Ok(summary)
     }
 
@@ -607,6 +619,113 @@ fn same_session(old: &TunnelConfig, new: &TunnelConfig) -> bool {
         && old.listen_port == new.listen_port
 }
 
+/// What applying a config does to one tunnel of the new config.
+enum TunnelPlan {
+    /// Keep the running tunnel with its session and counters; `reconfigure` when its
+    /// MTU, endpoint or addresses differ.
+    Keep {
+        tunnel: Arc<Tunnel>,
+        reconfigure: bool,
+    },
+    /// Build a new tunnel (a new session) with this id.
+    Build { id: TunnelId },
+}
+
+/// What applying a config will do, decided before anything is touched, so that
+/// [`Router::apply`] and [`Router::apply_dry_run`] cannot disagree.
+struct ApplyPlan {
+    /// One per tunnel of the new config, in its order.
+    tunnels: Vec<TunnelPlan>,
+    /// Everything but `routes_changed`, which needs the RIB.
+    summary: ApplySummary,
+    /// The state's next tunnel id once the new tunnels are built.
+    next_tunnel_id: u32,
+}
+
+impl ApplyPlan {
+    /// The id each tunnel of `new` will have, for building its routes.
+    fn tunnel_ids(&self, new: &Config) -> HashMap<String, TunnelId> {
+        new.tunnels
+            .iter()
+            .zip(&self.tunnels)
+            .map(|(t, p)| {
+                let id = match p {
+                    TunnelPlan::Keep { tunnel, .. } => tunnel.id,
+                    TunnelPlan::Build { id } => *id,
+                };
+                (t.name.clone(), id)
+            })
+            .collect()
+    }
+}
+
+/// Decide what applying `new` over `old` means for the `running` tunnels: which keep
+/// their session, which are rebuilt, added or removed, and every reason the change needs
+/// a restart. Reads only; changes nothing.
+fn plan_apply(
+    old: &Config,
+    new: &Config,
+    state: &State,
+    running: &TunnelTable,
+) -> Result<ApplyPlan, Vec<ApplyError>> {
+    let mut errors = restart_only_changes(old, new, &state.ports);
+    let mut summary = ApplySummary::default();
+    let mut next_tunnel_id = state.next_tunnel_id;
+    let mut tunnels = Vec::with_capacity(new.tunnels.len());
+    for t in &new.tunnels {
+        let previous = old.tunnel(&t.name);
+        let kept = previous
+            .filter(|o| same_session(o, t))
+            .and_then(|_| running.by_name(&t.name).cloned());
+        match kept {
+            Some(tunnel) => {
+                let reconfigure = previous != Some(t);
+                if reconfigure {
+                    summary.tunnels_updated.push(t.name.clone());
+                }
+                tunnels.push(TunnelPlan::Keep {
+                    tunnel,
+                    reconfigure,
+                });
+            }
+            None => {
+                // Checked here rather than while building, so that running out refuses
+                // the whole change before any id is taken.
+                if next_tunnel_id > MAX_TUNNEL_ID {
+                    errors.push(ApplyError {
+                        field: format!("tunnel \"{}\"", t.name),
+                        why: "tunnel ids exhausted; restart wgrd".into(),
+                        kind: ApplyErrorKind::NeedsRestart,
+                    });
+                    continue;
+                }
+                if previous.is_some() {
+                    summary.tunnels_replaced.push(t.name.clone());
+                } else {
+                    summary.tunnels_added.push(t.name.clone());
+                }
+                tunnels.push(TunnelPlan::Build {
+                    id: TunnelId(next_tunnel_id),
+                });
+                next_tunnel_id += 1;
+            }
+        }
+    }
+    for t in &old.tunnels {
+        if new.tunnel(&t.name).is_none() {
+            summary.tunnels_removed.push(t.name.clone());
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(ApplyPlan {
+        tunnels,
+        summary,
+        next_tunnel_id,
+    })
+}
+
 /// Changes the running router cannot make without a restart (yet).
 fn restart_only_changes(
     old: &Config,
@@ -618,6 +737,7 @@ fn restart_only_changes(
         errors.push(ApplyError {
             field: field.into(),
             why: "cannot change while wgrd runs; restart wgrd to change it".into(),
+            kind: ApplyErrorKind::NeedsRestart,
         })
     };
     if old.router.private_key != new.router.private_key {
@@ -640,6 +760,7 @@ fn restart_only_changes(
                     why: format!(
                         "port {port} is not open; a new listen port needs a restart of wgrd"
                     ),
+                    kind: ApplyErrorKind::NeedsRestart,
                 });
             }
         }

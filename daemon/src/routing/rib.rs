@@ -95,6 +95,8 @@ pub struct Rib {
     routes: BTreeMap<IpNetwork, Vec<Candidate>>,
     /// FIB changes pushed so far (lets tests check that only differences are pushed).
     pushed: u64,
+    /// A copy for "what would change" questions: computes changes, pushes nothing.
+    detached: bool,
 }
 
 impl std::fmt::Debug for Rib {
@@ -111,6 +113,19 @@ impl Rib {
             fib,
             routes: BTreeMap::new(),
             pushed: 0,
+            detached: false,
+        }
+    }
+
+    /// A copy that reports the same changes for the same updates but never writes the
+    /// FIB: what an update *would* change (config dry runs). Costs a copy of every
+    /// candidate.
+    pub fn detached_copy(&self) -> Rib {
+        Rib {
+            fib: Arc::clone(&self.fib),
+            routes: self.routes.clone(),
+            pushed: self.pushed,
+            detached: true,
         }
     }
 
@@ -251,7 +266,7 @@ impl Rib {
             }
             changes.push(RibChange { prefix, old, new });
         }
-        if !batch.is_empty() {
+        if !batch.is_empty() && !self.detached {
             self.pushed += batch.len() as u64;
             self.fib.apply(batch);
         }
@@ -304,6 +319,30 @@ mod tests {
         for w in order.windows(2) {
             assert!(w[0].admin_distance() < w[1].admin_distance(), "{w:?}");
         }
+    }
+
+    #[test]
+    fn detached_copy_reports_the_same_changes_and_leaves_the_fib_alone() {
+        let mut r = rib();
+        r.update(vec![cand("10.0.0.0/8", RouteSource::Ospf, 1, 10)], vec![]);
+        let update = || {
+            (
+                vec![
+                    cand("10.0.0.0/8", RouteSource::Static, 2, 0),
+                    cand("10.9.0.0/16", RouteSource::Static, 3, 0),
+                ],
+                vec![],
+            )
+        };
+        let mut copy = r.detached_copy();
+        let (add, remove) = update();
+        let predicted = copy.update(add, remove);
+        // The FIB still holds the original RIB's routes only.
+        assert_fib_reflects_rib(&r);
+        assert_eq!(r.fib().len(), 1);
+        let (add, remove) = update();
+        assert_eq!(r.update(add, remove), predicted);
+        assert_fib_reflects_rib(&r);
     }
 
     #[test]
