@@ -185,7 +185,17 @@ impl AsPath {
                 _ => out.segments.push(s.clone()),
             }
         }
-        out.segments.extend(as4.segments.iter().cloned());
+        for s in &as4.segments {
+            // Join sequences cut at the seam, so the result reads as the originator sent it.
+            match out.segments.last_mut() {
+                Some(last)
+                    if last.kind == SegmentType::Sequence && s.kind == SegmentType::Sequence =>
+                {
+                    last.asns.extend_from_slice(&s.asns)
+                }
+                _ => out.segments.push(s.clone()),
+            }
+        }
         out
     }
 

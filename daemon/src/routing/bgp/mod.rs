@@ -5,5 +5,6 @@
 //! the instance task that wires these into the Router come later (see docs/bgp.md).
 
 pub mod attr;
+pub mod decision;
 pub mod fsm;
 pub mod message;

@@ -406,14 +406,7 @@ fn merge_as4_keeps_leading_two_octet_ases() {
     let four = AsPath::sequence(&[4_200_000_000, 4_200_000_001]);
     assert_eq!(
         two.merge_as4(&four),
-        AsPath::sequence(&[65001, 65002])
-            .segments
-            .into_iter()
-            .chain(four.segments.clone())
-            .fold(AsPath::default(), |mut p, s| {
-                p.segments.push(s);
-                p
-            })
+        AsPath::sequence(&[65001, 65002, 4_200_000_000, 4_200_000_001])
     );
     // A longer AS4_PATH is ignored.
     let long = AsPath::sequence(&[1, 2, 3, 4, 5]);

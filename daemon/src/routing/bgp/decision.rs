@@ -1,0 +1,396 @@
+//! Adj-RIB-In per peer and the decision process (RFC 4271 9.1): UPDATEs applied to a
+//! peer's table (withdrawals, implicit replacement, RFC 7606 treat-as-withdraw, RFC 6793
+//! AS4_PATH merge, AS loop and first-AS checks, LOCAL_PREF ignored from eBGP), then best
+//! path selection per prefix (9.1.2.1 next hop resolvability, 9.1.2.2 tie breaking: local
+//! pref, AS path length, origin, MED among routes from the same neighbor AS, eBGP over
+//! iBGP, IGP cost to the next hop, router id, peer address) and the multipath set for ECMP.
+//!
+//! The output is `crate::routing::rib::Candidate`s with `RouteSource::Bgp { ebgp }`. Next
+//! hops are resolved through a caller-supplied function (the FIB/IGP view), so this stays
+//! pure; nothing here sends, installs or sleeps. Policy (import/export filters) is not here
+//! yet: routes enter post-policy as received.
+
+use super::attr::{AsPath, MpNextHop, Origin, PathAttrs};
+use super::message::UpdateRepr;
+use crate::dataplane::NextHop;
+use crate::routing::rib::{Candidate, RouteSource};
+use ipnetwork::IpNetwork;
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+/// RFC 4271 5.1.5: what a route without LOCAL_PREF (or from eBGP) gets.
+pub const DEFAULT_LOCAL_PREF: u32 = 100;
+
+/// The facts about a peer the decision process compares.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerInfo {
+    pub addr: IpAddr,
+    pub router_id: Ipv4Addr,
+    pub asn: u32,
+    pub ebgp: bool,
+    /// The session negotiated 4-octet AS; otherwise AS4_PATH is merged in.
+    pub four_octet_as: bool,
+}
+
+/// One route as received (post-merge): shared attributes and its next hop.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Path {
+    pub attrs: Arc<PathAttrs>,
+    pub next_hop: IpAddr,
+}
+
+impl Path {
+    fn as_path(&self) -> Option<&AsPath> {
+        self.attrs.as_path.as_ref()
+    }
+}
+
+/// Where a next hop leads and at what IGP cost (None: unresolvable).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resolution {
+    pub next_hop: NextHop,
+    pub igp_cost: u32,
+}
+
+/// What an UPDATE did to a peer's table.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Prefixes whose entry was added, replaced or removed.
+    pub changed: BTreeSet<IpNetwork>,
+    /// Announcements refused by the loop or first-AS checks.
+    pub rejected: usize,
+}
+
+/// One peer's Adj-RIB-In.
+#[derive(Clone, Debug, Default)]
+pub struct AdjRibIn {
+    routes: BTreeMap<IpNetwork, Path>,
+}
+
+impl AdjRibIn {
+    pub fn len(&self) -> usize {
+        self.routes.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty()
+    }
+    pub fn get(&self, prefix: &IpNetwork) -> Option<&Path> {
+        self.routes.get(prefix)
+    }
+    pub fn iter(&self) -> impl Iterator<Item = (&IpNetwork, &Path)> {
+        self.routes.iter()
+    }
+
+    /// Applies one UPDATE from `peer`; `local_as` is this speaker's AS (loop check).
+    pub fn apply(&mut self, u: &UpdateRepr, peer: &PeerInfo, local_as: u32) -> Applied {
+        let mut out = Applied::default();
+        for p in u.withdrawals() {
+            if self.routes.remove(p).is_some() {
+                out.changed.insert(*p);
+            }
+        }
+        let announced: Vec<IpNetwork> = u.announced().copied().collect();
+        if announced.is_empty() {
+            return out;
+        }
+        let mut attrs = u.attrs.clone();
+        if !peer.four_octet_as {
+            if let (Some(p), Some(p4)) = (&attrs.as_path, &attrs.as4_path) {
+                attrs.as_path = Some(p.merge_as4(p4));
+            }
+            if let (Some(a), Some(a4)) = (attrs.aggregator, attrs.as4_aggregator) {
+                if a.asn == u32::from(super::attr::AS_TRANS) {
+                    attrs.aggregator = Some(a4);
+                }
+            }
+        }
+        attrs.as4_path = None;
+        attrs.as4_aggregator = None;
+        if peer.ebgp {
+            attrs.local_pref = None;
+        }
+        let path = attrs.as_path.clone().unwrap_or_default();
+        // RFC 4271 9.1.2: routes with our own AS are looped; RFC 4271 6.3 / RFC 7606 the
+        // first AS of an eBGP route must be the peer's.
+        let refuse = u.faults.treat_as_withdraw.is_some()
+            || path.contains(local_as)
+            || (peer.ebgp && path.first_as() != Some(peer.asn));
+        if refuse && u.faults.treat_as_withdraw.is_none() {
+            out.rejected = announced.len();
+        }
+        let attrs = Arc::new(attrs);
+        let mp_nh = u.attrs.mp_reach.as_ref().map(|r| match r.next_hop {
+            MpNextHop::V4(a) => IpAddr::V4(a),
+            // Prefer the global address; a link-local one only when that is all there is.
+            MpNextHop::V6 { global, link_local } => {
+                if global.is_unspecified() || is_link_local(global) {
+                    IpAddr::V6(link_local.unwrap_or(global))
+                } else {
+                    IpAddr::V6(global)
+                }
+            }
+        });
+        let v4_nh = u.attrs.next_hop.map(IpAddr::V4);
+        let mp_nlri = u.attrs.mp_reach.iter().flat_map(|r| r.nlri.iter());
+        let entries = u
+            .nlri
+            .iter()
+            .map(|p| (p, v4_nh))
+            .chain(mp_nlri.map(|p| (p, mp_nh)));
+        for (prefix, nh) in entries {
+            match (refuse, nh) {
+                (false, Some(next_hop)) => {
+                    let new = Path {
+                        attrs: attrs.clone(),
+                        next_hop,
+                    };
+                    if self.routes.get(prefix) != Some(&new) {
+                        self.routes.insert(*prefix, new);
+                        out.changed.insert(*prefix);
+                    }
+                }
+                _ => {
+                    if self.routes.remove(prefix).is_some() {
+                        out.changed.insert(*prefix);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Session down: every route goes. Returns the prefixes that were present.
+    pub fn clear(&mut self) -> BTreeSet<IpNetwork> {
+        std::mem::take(&mut self.routes).into_keys().collect()
+    }
+}
+
+fn is_link_local(a: std::net::Ipv6Addr) -> bool {
+    a.segments()[0] & 0xffc0 == 0xfe80
+}
+
+/// Decision process settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DecisionConfig {
+    /// Largest ECMP set (1: no multipath).
+    pub max_paths: usize,
+    /// Let routes from different neighbor ASes share a multipath set (as long as their AS
+    /// paths are equally long); otherwise the set needs the best route's neighbor AS.
+    pub multipath_relax: bool,
+}
+
+impl Default for DecisionConfig {
+    fn default() -> Self {
+        DecisionConfig {
+            max_paths: 1,
+            multipath_relax: false,
+        }
+    }
+}
+
+/// A route competing in the decision process.
+#[derive(Clone, Debug)]
+pub struct Contender<'a> {
+    pub peer: &'a PeerInfo,
+    pub path: &'a Path,
+    pub resolved: Resolution,
+}
+
+impl Contender<'_> {
+    fn local_pref(&self) -> u32 {
+        self.path.attrs.local_pref.unwrap_or(DEFAULT_LOCAL_PREF)
+    }
+    fn as_len(&self) -> usize {
+        self.path.as_path().map_or(0, AsPath::decision_len)
+    }
+    fn origin(&self) -> Origin {
+        self.path.attrs.origin.unwrap_or(Origin::Incomplete)
+    }
+    /// RFC 4271 9.1.2.2 c: a missing MED is the lowest value.
+    fn med(&self) -> u32 {
+        self.path.attrs.med.unwrap_or(0)
+    }
+    fn neighbor_as(&self) -> Option<u32> {
+        self.path.as_path().and_then(AsPath::first_as)
+    }
+
+    /// Local pref and steps a, b, d, e of 9.1.2.2 (c, MED, is not a total order and
+    /// runs as a filter in [`select`]).
+    fn cmp_through_igp(&self, o: &Contender) -> Ordering {
+        o.local_pref()
+            .cmp(&self.local_pref())
+            .then(self.as_len().cmp(&o.as_len()))
+            .then(self.origin().cmp(&o.origin()))
+            .then(o.peer.ebgp.cmp(&self.peer.ebgp))
+            .then(self.resolved.igp_cost.cmp(&o.resolved.igp_cost))
+    }
+
+    fn cmp_full(&self, o: &Contender) -> Ordering {
+        self.cmp_through_igp(o)
+            .then(self.peer.router_id.cmp(&o.peer.router_id))
+            .then(self.peer.addr.cmp(&o.peer.addr))
+    }
+}
+
+/// The result for one prefix: the best route and the ECMP set (best first).
+#[derive(Clone, Debug)]
+pub struct Selection<'a> {
+    pub best: Contender<'a>,
+    pub multipath: Vec<Contender<'a>>,
+}
+
+/// RFC 4271 9.1.2.2 over a set of resolvable routes for one prefix.
+pub fn select<'a>(mut routes: Vec<Contender<'a>>, cfg: DecisionConfig) -> Option<Selection<'a>> {
+    // Degree of preference (local pref), then a) shortest AS path, b) lowest origin: keep
+    // only the routes tied with the best on these.
+    let key = |c: &Contender| (std::cmp::Reverse(c.local_pref()), c.as_len(), c.origin());
+    let top = routes.iter().map(key).min()?;
+    routes.retain(|c| key(c) == top);
+    // c: drop a route when another from the same neighbor AS has a lower MED.
+    let meds: Vec<(Option<u32>, u32)> = routes.iter().map(|c| (c.neighbor_as(), c.med())).collect();
+    routes.retain(|c| {
+        !meds
+            .iter()
+            .any(|&(asn, med)| asn == c.neighbor_as() && med < c.med())
+    });
+    routes.sort_by(|a, b| a.cmp_full(b));
+    let mut it = routes.into_iter();
+    let best = it.next()?;
+    let mut multipath = vec![best.clone()];
+    for c in it {
+        if multipath.len() >= cfg.max_paths.max(1) {
+            break;
+        }
+        let same_as = cfg.multipath_relax || c.neighbor_as() == best.neighbor_as();
+        if same_as && c.cmp_through_igp(&best) == Ordering::Equal {
+            multipath.push(c);
+        }
+    }
+    Some(Selection { best, multipath })
+}
+
+/// The Loc-RIB's inputs: every peer's Adj-RIB-In.
+#[derive(Clone, Debug)]
+pub struct Decision {
+    pub local_as: u32,
+    pub config: DecisionConfig,
+    peers: BTreeMap<IpAddr, (PeerInfo, AdjRibIn)>,
+}
+
+impl Decision {
+    pub fn new(local_as: u32, config: DecisionConfig) -> Decision {
+        Decision {
+            local_as,
+            config,
+            peers: BTreeMap::new(),
+        }
+    }
+
+    /// A session came up: the peer starts with an empty table.
+    pub fn peer_up(&mut self, info: PeerInfo) -> BTreeSet<IpNetwork> {
+        let addr = info.addr;
+        let old = self.peers.insert(addr, (info, AdjRibIn::default()));
+        old.map(|(_, mut t)| t.clear()).unwrap_or_default()
+    }
+
+    /// A session went down: its routes go (the prefixes to re-decide are returned).
+    pub fn peer_down(&mut self, addr: IpAddr) -> BTreeSet<IpNetwork> {
+        self.peers
+            .remove(&addr)
+            .map(|(_, mut t)| t.clear())
+            .unwrap_or_default()
+    }
+
+    /// An UPDATE from an established peer. Unknown peers are ignored.
+    pub fn update(&mut self, addr: IpAddr, u: &UpdateRepr) -> Applied {
+        let local_as = self.local_as;
+        match self.peers.get_mut(&addr) {
+            Some((info, table)) => table.apply(u, info, local_as),
+            None => Applied::default(),
+        }
+    }
+
+    pub fn adj_rib_in(&self, addr: IpAddr) -> Option<&AdjRibIn> {
+        self.peers.get(&addr).map(|(_, t)| t)
+    }
+
+    /// The decision for one prefix. `resolve` maps (peer, BGP next hop) to a FIB next hop
+    /// and IGP cost, or None if unreachable (9.1.2.1).
+    pub fn select<R>(&self, prefix: &IpNetwork, resolve: &R) -> Option<Selection<'_>>
+    where
+        R: Fn(&PeerInfo, IpAddr) -> Option<Resolution>,
+    {
+        let routes = self
+            .peers
+            .values()
+            .filter_map(|(peer, table)| {
+                let path = table.get(prefix)?;
+                let resolved = resolve(peer, path.next_hop)?;
+                Some(Contender {
+                    peer,
+                    path,
+                    resolved,
+                })
+            })
+            .collect();
+        select(routes, self.config)
+    }
+
+    /// The RIB candidate for one prefix (None: no usable route).
+    pub fn candidate<R>(&self, prefix: &IpNetwork, resolve: &R) -> Option<Candidate>
+    where
+        R: Fn(&PeerInfo, IpAddr) -> Option<Resolution>,
+    {
+        let sel = self.select(prefix, resolve)?;
+        Some(Candidate {
+            prefix: *prefix,
+            source: RouteSource::Bgp {
+                ebgp: sel.best.peer.ebgp,
+            },
+            next_hop: merge_next_hops(&sel),
+            metric: sel.best.resolved.igp_cost,
+        })
+    }
+
+    /// Every prefix any peer offers, decided: the full set to hand to the RIB.
+    pub fn candidates<R>(&self, resolve: &R) -> Vec<Candidate>
+    where
+        R: Fn(&PeerInfo, IpAddr) -> Option<Resolution>,
+    {
+        let prefixes: BTreeSet<&IpNetwork> = self
+            .peers
+            .values()
+            .flat_map(|(_, t)| t.routes.keys())
+            .collect();
+        prefixes
+            .into_iter()
+            .filter_map(|p| self.candidate(p, resolve))
+            .collect()
+    }
+}
+
+/// ECMP over the tunnels of the multipath set; the best route alone if any member leads
+/// somewhere other than a tunnel.
+fn merge_next_hops(sel: &Selection) -> NextHop {
+    let mut tunnels = BTreeSet::new();
+    for c in &sel.multipath {
+        match &c.resolved.next_hop {
+            NextHop::Tunnel(t) => {
+                tunnels.insert(*t);
+            }
+            NextHop::Ecmp(ts) => tunnels.extend(ts.iter().copied()),
+            _ => return sel.best.resolved.next_hop.clone(),
+        }
+    }
+    let v: Vec<_> = tunnels.into_iter().collect();
+    match v.as_slice() {
+        [one] => NextHop::Tunnel(*one),
+        [] => sel.best.resolved.next_hop.clone(),
+        _ => NextHop::Ecmp(v),
+    }
+}
+
+#[cfg(test)]
+mod tests;
