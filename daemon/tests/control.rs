@@ -20,6 +20,8 @@ use wgrd::keys::PrivateKey;
 use wgrd::router::Router;
 use wgrd_proto::v1 as pb;
 
+mod common;
+
 const WAIT: Duration = Duration::from_secs(10);
 
 /// Every log line of this test binary, to check that no key is ever logged.
@@ -236,49 +238,13 @@ async fn unix_channel(path: &Path) -> Channel {
         .unwrap()
 }
 
-fn checksum(data: &[u8]) -> u16 {
-    let mut sum = 0u32;
-    for chunk in data.chunks(2) {
-        sum += u32::from(u16::from_be_bytes([chunk[0], *chunk.get(1).unwrap_or(&0)]));
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
-}
-
 /// Router 2 (10.255.0.2) pings router 1 (10.255.0.1) through to-r1 until a reply with
 /// this sequence number comes back (bounded by WAIT).
-async fn ping(
-    r2: &Router,
-    local: &mut tokio::sync::mpsc::Receiver<wgrd::dataplane::path::LocalPacket>,
-    seq: u16,
-) -> bool {
-    let mut p = vec![0u8; 28];
-    p[0] = 0x45;
-    p[2..4].copy_from_slice(&28u16.to_be_bytes());
-    p[8] = 64;
-    p[9] = 1;
-    p[12..16].copy_from_slice(&[10, 255, 0, 2]);
-    p[16..20].copy_from_slice(&[10, 255, 0, 1]);
-    let c = checksum(&p[..20]);
-    p[10..12].copy_from_slice(&c.to_be_bytes());
-    p[20] = 8;
-    p[26..28].copy_from_slice(&seq.to_be_bytes());
-    let c = checksum(&p[20..]);
-    p[22..24].copy_from_slice(&c.to_be_bytes());
-    let deadline = Instant::now() + WAIT;
-    while Instant::now() < deadline {
-        r2.path().send_local(&p);
-        let until = tokio::time::Instant::now() + Duration::from_millis(300);
-        while let Ok(Some(got)) = tokio::time::timeout_at(until, local.recv()).await {
-            let q = &got.packet;
-            if q.len() >= 28 && q[9] == 1 && q[20] == 0 && q[26..28] == seq.to_be_bytes() {
-                return true;
-            }
-        }
-    }
-    false
+async fn ping(r2: &Router, local: &mut common::LocalRx, seq: u16) -> bool {
+    let (src, dst) = (Ipv4Addr::new(10, 255, 0, 2), Ipv4Addr::new(10, 255, 0, 1));
+    common::ping_until(r2, local, src, dst, seq, Duration::from_millis(300), WAIT)
+        .await
+        .is_some()
 }
 
 fn toml_input(text: String) -> Option<pb::ConfigInput> {

@@ -10,6 +10,8 @@ use wgrd::config::{Config, RouteVia, RouterConfig, StaticRoute, TunnelConfig};
 use wgrd::keys::PrivateKey;
 use wgrd::router::Router;
 
+mod common;
+
 const WAIT: Duration = Duration::from_secs(10);
 
 fn router_config(id: [u8; 4], key: &PrivateKey) -> Config {
@@ -54,61 +56,16 @@ fn route(prefix: &str, via: &str) -> StaticRoute {
     }
 }
 
-fn checksum(data: &[u8]) -> u16 {
-    let mut sum = 0u32;
-    for chunk in data.chunks(2) {
-        let word = u16::from_be_bytes([chunk[0], *chunk.get(1).unwrap_or(&0)]);
-        sum += u32::from(word);
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
-}
-
-/// An ICMP echo request from `src` to `dst`.
-fn echo_request(src: Ipv4Addr, dst: Ipv4Addr, id: u16, seq: u16) -> Vec<u8> {
-    let mut p = vec![0u8; 20 + 8 + 16];
-    let total = p.len() as u16;
-    p[0] = 0x45;
-    p[2..4].copy_from_slice(&total.to_be_bytes());
-    p[8] = 64;
-    p[9] = 1;
-    p[12..16].copy_from_slice(&src.octets());
-    p[16..20].copy_from_slice(&dst.octets());
-    let c = checksum(&p[..20]);
-    p[10..12].copy_from_slice(&c.to_be_bytes());
-    p[20] = 8;
-    p[24..26].copy_from_slice(&id.to_be_bytes());
-    p[26..28].copy_from_slice(&seq.to_be_bytes());
-    p[28..].copy_from_slice(b"wgrd in-process!");
-    let c = checksum(&p[20..]);
-    p[22..24].copy_from_slice(&c.to_be_bytes());
-    p
-}
-
-/// Ping `dst` from router `from` (source `src`) and wait for the echo reply to come back
-/// to `from`'s local delivery. Returns the reply packet.
+/// Ping `dst` from router `from` (source `src`) until the echo reply comes back to
+/// `from`'s local delivery (bounded by WAIT). Returns the reply packet.
 async fn ping(
     from: &Router,
-    local: &mut tokio::sync::mpsc::Receiver<wgrd::dataplane::path::LocalPacket>,
+    local: &mut common::LocalRx,
     src: Ipv4Addr,
     dst: Ipv4Addr,
     seq: u16,
 ) -> Option<Vec<u8>> {
-    let deadline = Instant::now() + WAIT;
-    while Instant::now() < deadline {
-        from.path().send_local(&echo_request(src, dst, 0x77, seq));
-        let until = tokio::time::Instant::now() + Duration::from_millis(500);
-        while let Ok(Some(got)) = tokio::time::timeout_at(until, local.recv()).await {
-            let p = &got.packet;
-            let is_reply = p.len() >= 28 && p[9] == 1 && p[20] == 0;
-            if is_reply && p[12..16] == dst.octets() && p[26..28] == seq.to_be_bytes() {
-                return Some(got.packet);
-            }
-        }
-    }
-    None
+    common::ping_until(from, local, src, dst, seq, Duration::from_millis(500), WAIT).await
 }
 
 async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {

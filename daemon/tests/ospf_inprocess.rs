@@ -19,6 +19,8 @@ use wgrd::router::Router;
 use wgrd::routing::ospf::neighbor::State;
 use wgrd::routing::ospf::{self, OspfHandle};
 
+mod common;
+
 const WAIT: Duration = Duration::from_secs(15);
 
 fn router_config(id: Ipv4Addr, key: &PrivateKey) -> Config {
@@ -67,60 +69,18 @@ fn tunnel(
     }
 }
 
-fn checksum(data: &[u8]) -> u16 {
-    let mut sum = 0u32;
-    for chunk in data.chunks(2) {
-        sum += u32::from(u16::from_be_bytes([chunk[0], *chunk.get(1).unwrap_or(&0)]));
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
-}
-
-fn echo_request(src: Ipv4Addr, dst: Ipv4Addr, seq: u16) -> Vec<u8> {
-    let mut p = vec![0u8; 20 + 8 + 8];
-    let total = p.len() as u16;
-    p[0] = 0x45;
-    p[2..4].copy_from_slice(&total.to_be_bytes());
-    p[8] = 64;
-    p[9] = 1;
-    p[12..16].copy_from_slice(&src.octets());
-    p[16..20].copy_from_slice(&dst.octets());
-    let c = checksum(&p[..20]);
-    p[10..12].copy_from_slice(&c.to_be_bytes());
-    p[20] = 8;
-    p[24..26].copy_from_slice(&0x0f5fu16.to_be_bytes());
-    p[26..28].copy_from_slice(&seq.to_be_bytes());
-    p[28..].copy_from_slice(b"ospf lab");
-    let c = checksum(&p[20..]);
-    p[22..24].copy_from_slice(&c.to_be_bytes());
-    p
-}
-
 /// One ping; true if the reply came back within `wait`.
 async fn ping_once(
     from: &Router,
-    local: &mut tokio::sync::mpsc::Receiver<wgrd::dataplane::path::LocalPacket>,
+    local: &mut common::LocalRx,
     src: Ipv4Addr,
     dst: Ipv4Addr,
     seq: u16,
     wait: Duration,
 ) -> bool {
-    from.path().send_local(&echo_request(src, dst, seq));
-    let until = tokio::time::Instant::now() + wait;
-    while let Ok(Some(got)) = tokio::time::timeout_at(until, local.recv()).await {
-        let p = &got.packet;
-        if p.len() >= 28
-            && p[9] == 1
-            && p[20] == 0
-            && p[12..16] == dst.octets()
-            && p[26..28] == seq.to_be_bytes()
-        {
-            return true;
-        }
-    }
-    false
+    common::ping_once(from, local, src, dst, seq, wait)
+        .await
+        .is_some()
 }
 
 async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) -> Duration {
