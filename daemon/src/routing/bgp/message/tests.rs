@@ -127,6 +127,29 @@ fn open_unknown_capability_is_kept_verbatim() {
 }
 
 #[test]
+fn open_with_one_parameter_per_capability() {
+    // FRR and others put each capability in its own optional parameter.
+    let body = [
+        &[4, 0xfd, 0xea, 0, 3, 10, 0, 0, 2, 16][..],
+        &[2, 6, 1, 4, 0, 2, 0, 1],
+        &[2, 6, 65, 4, 0, 0, 0xfd, 0xea],
+    ]
+    .concat();
+    let Message::Open(o) = Message::parse(&msg(TYPE_OPEN, &body), C2).expect("parses") else {
+        panic!()
+    };
+    assert_eq!(
+        o.capabilities,
+        vec![
+            Capability::Multiprotocol(Family::Ipv6Unicast),
+            Capability::FourOctetAs(65002)
+        ]
+    );
+    assert_eq!(o.hold_time, 3);
+    assert_eq!(o.families(), vec![Family::Ipv6Unicast]);
+}
+
+#[test]
 fn open_extended_parameters_length_rfc9072() {
     let mut o = open_repr();
     for i in 0..60u8 {
