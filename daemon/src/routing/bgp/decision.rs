@@ -1,6 +1,7 @@
 //! Adj-RIB-In per peer and the decision process (RFC 4271 9.1): UPDATEs applied to a
 //! peer's table (withdrawals, implicit replacement, RFC 7606 treat-as-withdraw, RFC 6793
-//! AS4_PATH merge, AS loop and first-AS checks, LOCAL_PREF ignored from eBGP), then best
+//! AS4_PATH merge, AS loop, first-AS and martian next hop checks, LOCAL_PREF ignored from
+//! eBGP), then best
 //! path selection per prefix (9.1.2.1 next hop resolvability, 9.1.2.2 tie breaking: local
 //! pref, AS path length, origin, MED among routes from the same neighbor AS, eBGP over
 //! iBGP, IGP cost to the next hop, router id, peer address) and the multipath set for ECMP.
@@ -59,7 +60,7 @@ pub struct Resolution {
 pub struct Applied {
     /// Prefixes whose entry was added, replaced or removed.
     pub changed: BTreeSet<IpNetwork>,
-    /// Announcements refused by the loop or first-AS checks.
+    /// Announcements refused by the loop, first-AS or next hop checks.
     pub rejected: usize,
 }
 
@@ -140,6 +141,11 @@ impl AdjRibIn {
             .map(|p| (p, v4_nh))
             .chain(mp_nlri.map(|p| (p, mp_nh)));
         for (prefix, nh) in entries {
+            // RFC 4271 6.3 / RFC 7606 7.3: a martian next hop is treat-as-withdraw.
+            let nh = nh.filter(|&a| usable_next_hop(a));
+            if nh.is_none() && !refuse {
+                out.rejected += 1;
+            }
             match (refuse, nh) {
                 (false, Some(next_hop)) => {
                     let new = Path {
@@ -164,6 +170,17 @@ impl AdjRibIn {
     /// Session down: every route goes. Returns the prefixes that were present.
     pub fn clear(&mut self) -> BTreeSet<IpNetwork> {
         std::mem::take(&mut self.routes).into_keys().collect()
+    }
+}
+
+/// Not unspecified, loopback, multicast or broadcast (the receiver's own addresses are
+/// the instance's to check: it knows them).
+pub fn usable_next_hop(a: IpAddr) -> bool {
+    match a {
+        IpAddr::V4(v) => {
+            !(v.is_unspecified() || v.is_loopback() || v.is_multicast() || v.is_broadcast())
+        }
+        IpAddr::V6(v) => !(v.is_unspecified() || v.is_loopback() || v.is_multicast()),
     }
 }
 

@@ -364,6 +364,31 @@ fn loops_and_wrong_first_as_are_rejected() {
 }
 
 #[test]
+fn martian_next_hops_are_rejected() {
+    let mut d = Decision::new(LOCAL_AS, DecisionConfig::default());
+    let p = peer(1, 65002);
+    let a = p.addr;
+    d.peer_up(p);
+    d.update(a, &announce("10.9.0.0/16", route(&[65002], 1)));
+    for nh in [
+        Ipv4Addr::UNSPECIFIED,
+        Ipv4Addr::new(127, 0, 0, 1),
+        Ipv4Addr::new(224, 0, 0, 5),
+        Ipv4Addr::BROADCAST,
+    ] {
+        let mut r = route(&[65002], 1);
+        r.next_hop = nh;
+        let ch = d.update(a, &announce("10.9.0.0/16", r));
+        assert_eq!(ch.rejected, 1, "{nh}");
+    }
+    assert!(d.adj_rib_in(a).is_some_and(AdjRibIn::is_empty));
+    assert!(!usable_next_hop(IpAddr::V6(Ipv6Addr::UNSPECIFIED)));
+    assert!(usable_next_hop(IpAddr::V6(
+        "fe80::1".parse().expect("addr")
+    )));
+}
+
+#[test]
 fn local_pref_from_ebgp_is_ignored() {
     let mut hi = route(&[65002, 65010], 1);
     hi.local_pref = Some(1000);
