@@ -4,6 +4,7 @@
 //! No I/O and no clock here; transports (smoltcp across tunnels, tokio TCP on the LAN) and
 //! the instance task that wires these into the Router come later (see docs/bgp.md).
 
+pub mod adj_out;
 pub mod attr;
 pub mod decision;
 pub mod fsm;
