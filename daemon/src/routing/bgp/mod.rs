@@ -9,3 +9,6 @@ pub mod attr;
 pub mod decision;
 pub mod fsm;
 pub mod message;
+
+#[cfg(test)]
+mod tests;
