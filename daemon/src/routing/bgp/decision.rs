@@ -371,6 +371,25 @@ impl Decision {
         })
     }
 
+    /// The best route of every prefix any peer offers (the Loc-RIB), for export.
+    pub fn best_paths<R>(&self, resolve: &R) -> Vec<(IpNetwork, &PeerInfo, &Path)>
+    where
+        R: Fn(&PeerInfo, IpAddr) -> Option<Resolution>,
+    {
+        let prefixes: BTreeSet<&IpNetwork> = self
+            .peers
+            .values()
+            .flat_map(|(_, t)| t.routes.keys())
+            .collect();
+        prefixes
+            .into_iter()
+            .filter_map(|p| {
+                let sel = self.select(p, resolve)?;
+                Some((*p, sel.best.peer, sel.best.path))
+            })
+            .collect()
+    }
+
     /// Every prefix any peer offers, decided: the full set to hand to the RIB.
     pub fn candidates<R>(&self, resolve: &R) -> Vec<Candidate>
     where

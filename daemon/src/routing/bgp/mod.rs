@@ -7,6 +7,7 @@
 pub mod adj_out;
 pub mod attr;
 pub mod decision;
+pub mod export;
 pub mod fsm;
 pub mod message;
 
