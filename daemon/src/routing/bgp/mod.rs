@@ -10,6 +10,7 @@ pub mod decision;
 pub mod export;
 pub mod fsm;
 pub mod message;
+pub mod policy;
 
 #[cfg(test)]
 mod tests;
