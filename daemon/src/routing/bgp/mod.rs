@@ -9,6 +9,7 @@ pub mod attr;
 pub mod decision;
 pub mod export;
 pub mod fsm;
+pub mod instance;
 pub mod message;
 pub mod policy;
 

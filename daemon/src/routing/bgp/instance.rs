@@ -1,0 +1,364 @@
+//! One BGP speaker with all its neighbors, as a deterministic machine:
+//! [`Instance::handle`] takes one [`Input`] for one neighbor (transport up/down, bytes
+//! received, a timer expiry, a silent tunnel, start/stop) and returns [`Output`]s (connect,
+//! close, bytes to write, timers to arm or stop, the complete new BGP route set for the
+//! RIB, neighbor up/down). No sockets, no clock, no tasks: an I/O layer (not written yet)
+//! runs it, maps timers to sleeps and transports to TCP (tokio) or smoltcp sockets.
+//!
+//! Glue only: the codecs, [`Session`], [`Decision`], import [`Policy`], [`exports_for`]
+//! and [`AdjRibOut`] do the work (RFC 4271 8, 9). After every change to any Adj-RIB-In the
+//! decision runs over everything (full recompute; incremental is a later optimization) and
+//! every established neighbor's Adj-RIB-Out is synced.
+
+use super::adj_out::{AdjRibOut, OutSession};
+use super::attr::PathAttrs;
+use super::decision::{Decision, DecisionConfig, PeerInfo, Resolution};
+use super::export::{exports_for, ExportPeer, LocalAddrs};
+use super::fsm::{Action, DownReason, Event, Negotiated, PeerConfig, Session, State, Timer};
+use super::message::{Framer, Message, UpdateRepr, MAX_LEN};
+use super::policy::{effective_verdict, Policy, Verdict};
+use crate::routing::rib::Candidate;
+use ipnetwork::IpNetwork;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Clone, Debug)]
+pub struct NeighborConfig {
+    pub addr: IpAddr,
+    pub session: PeerConfig,
+    /// This side's addresses toward the neighbor (next hop self).
+    pub local: LocalAddrs,
+    pub import: Option<Policy>,
+    pub export: Option<Policy>,
+    /// Opt out of RFC 8212 (eBGP without policy exchanges everything).
+    pub allow_without_policy: bool,
+    pub next_hop_self: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct InstanceConfig {
+    pub local_as: u32,
+    pub router_id: Ipv4Addr,
+    pub decision: DecisionConfig,
+    /// Locally originated routes (`networks`, redistribution).
+    pub originated: BTreeMap<IpNetwork, PathAttrs>,
+    pub neighbors: Vec<NeighborConfig>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    Start,
+    Stop,
+    TransportUp,
+    TransportDown,
+    Received(Vec<u8>),
+    TimerExpired(Timer),
+    PeerSilent,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Output {
+    Connect(IpAddr),
+    Close(IpAddr),
+    Write(IpAddr, Vec<u8>),
+    StartTimer(IpAddr, Timer, Duration),
+    StopTimer(IpAddr, Timer),
+    /// The complete BGP route set, for `Router::replace_protocol_routes`.
+    Routes(Vec<Candidate>),
+    NeighborUp(IpAddr, Negotiated),
+    NeighborDown(IpAddr, DownReason),
+}
+
+struct Neighbor {
+    cfg: NeighborConfig,
+    session: Session,
+    framer: Framer,
+    adj_out: AdjRibOut,
+}
+
+pub struct Instance {
+    cfg: InstanceConfig,
+    neighbors: BTreeMap<IpAddr, Neighbor>,
+    decision: Decision,
+    routes: Vec<Candidate>,
+}
+
+impl Instance {
+    pub fn new(cfg: InstanceConfig) -> Instance {
+        let neighbors = cfg
+            .neighbors
+            .iter()
+            .map(|n| {
+                (
+                    n.addr,
+                    Neighbor {
+                        cfg: n.clone(),
+                        session: Session::new(n.session.clone()),
+                        framer: Framer::new(),
+                        adj_out: AdjRibOut::default(),
+                    },
+                )
+            })
+            .collect();
+        Instance {
+            decision: Decision::new(cfg.local_as, cfg.decision),
+            cfg,
+            neighbors,
+            routes: Vec::new(),
+        }
+    }
+
+    pub fn routes(&self) -> &[Candidate] {
+        &self.routes
+    }
+
+    pub fn state(&self, addr: IpAddr) -> Option<State> {
+        self.neighbors.get(&addr).map(|n| n.session.state())
+    }
+
+    pub fn decision(&self) -> &Decision {
+        &self.decision
+    }
+
+    /// One input for one neighbor; `resolve` is the current FIB/IGP view of next hops.
+    pub fn handle<R>(&mut self, addr: IpAddr, input: Input, resolve: &R) -> Vec<Output>
+    where
+        R: Fn(&PeerInfo, IpAddr) -> Option<Resolution>,
+    {
+        let mut out = Vec::new();
+        let Some(n) = self.neighbors.get_mut(&addr) else {
+            return out;
+        };
+        let events = match input {
+            Input::Start => vec![Event::ManualStart],
+            Input::Stop => vec![Event::ManualStop],
+            Input::TransportUp => {
+                n.framer = Framer::new();
+                vec![Event::TcpConnectionConfirmed]
+            }
+            Input::TransportDown => vec![Event::TcpConnectionFails],
+            Input::PeerSilent => vec![Event::PeerSilent],
+            Input::TimerExpired(t) => vec![match t {
+                Timer::ConnectRetry => Event::ConnectRetryTimerExpires,
+                Timer::Hold => Event::HoldTimerExpires,
+                Timer::Keepalive => Event::KeepaliveTimerExpires,
+                Timer::IdleHold => Event::IdleHoldTimerExpires,
+            }],
+            Input::Received(bytes) => {
+                n.framer.push(&bytes);
+                let mut evs = Vec::new();
+                while let Some(m) = n.framer.next_message() {
+                    let parsed = m.and_then(|b| Message::parse(&b, n.session.codec()));
+                    let failed = parsed.is_err();
+                    evs.push(match parsed {
+                        Ok(Message::Open(o)) => Event::BgpOpen(o),
+                        Ok(Message::Keepalive) => Event::KeepAliveMsg,
+                        Ok(Message::Update(u)) => Event::UpdateMsg(Box::new(u)),
+                        Ok(Message::Notification(x)) => Event::NotifMsg(x),
+                        Ok(Message::RouteRefresh(r)) => Event::RouteRefreshMsg(r),
+                        Err(x) => Event::DecodeError(x),
+                    });
+                    if failed {
+                        break;
+                    }
+                }
+                evs
+            }
+        };
+        let mut changed = false;
+        for ev in events {
+            changed |= self.run_event(addr, ev, &mut out);
+        }
+        if changed {
+            self.redecide(resolve, &mut out);
+        }
+        out
+    }
+
+    /// Next hops moved (IGP change): decide again and resync.
+    pub fn resolution_changed<R>(&mut self, resolve: &R) -> Vec<Output>
+    where
+        R: Fn(&PeerInfo, IpAddr) -> Option<Resolution>,
+    {
+        let mut out = Vec::new();
+        self.redecide(resolve, &mut out);
+        out
+    }
+
+    /// Feeds one FSM event and carries out its actions. True if an Adj-RIB-In changed.
+    fn run_event(&mut self, addr: IpAddr, ev: Event, out: &mut Vec<Output>) -> bool {
+        let Some(n) = self.neighbors.get_mut(&addr) else {
+            return false;
+        };
+        let mut changed = false;
+        let mut queue = vec![ev];
+        while let Some(ev) = queue.pop() {
+            let actions = n.session.handle(ev);
+            for a in actions {
+                match a {
+                    Action::Connect => out.push(Output::Connect(addr)),
+                    Action::Close => out.push(Output::Close(addr)),
+                    Action::Send(m) => out.push(Output::Write(addr, m.emit(n.session.codec()))),
+                    Action::StartTimer(t, d) => out.push(Output::StartTimer(addr, t, d)),
+                    Action::StopTimer(t) => out.push(Output::StopTimer(addr, t)),
+                    Action::SessionUp(neg) => {
+                        self.decision.peer_up(PeerInfo {
+                            addr,
+                            router_id: neg.peer_id,
+                            asn: neg.peer_as,
+                            ebgp: neg.ebgp,
+                            four_octet_as: neg.four_octet_as,
+                        });
+                        n.adj_out.clear();
+                        out.push(Output::NeighborUp(addr, neg));
+                        // Triggers the initial advertisement.
+                        changed = true;
+                    }
+                    Action::SessionDown(reason) => {
+                        changed |= !self.decision.peer_down(addr).is_empty();
+                        n.adj_out.clear();
+                        out.push(Output::NeighborDown(addr, reason));
+                    }
+                    Action::Update(u) => {
+                        for part in import(&n.cfg, *u) {
+                            changed |= !self.decision.update(addr, &part).changed.is_empty();
+                        }
+                        let count = self.decision.adj_rib_in(addr).map_or(0, |t| t.len());
+                        queue.push(Event::AdjRibInCount(count as u32));
+                    }
+                    Action::RouteRefresh(f) => {
+                        if let Some(neg) = n.session.negotiated() {
+                            let s = out_session(neg);
+                            for u in n.adj_out.refresh(f, &s) {
+                                out.push(Output::Write(addr, Message::Update(u).emit(s.codec)));
+                            }
+                        }
+                    }
+                    Action::PrefixLimitWarning(_) => {}
+                }
+            }
+        }
+        changed
+    }
+
+    fn redecide<R>(&mut self, resolve: &R, out: &mut Vec<Output>)
+    where
+        R: Fn(&PeerInfo, IpAddr) -> Option<Resolution>,
+    {
+        let routes = self.decision.candidates(resolve);
+        if routes != self.routes {
+            self.routes = routes.clone();
+            out.push(Output::Routes(routes));
+        }
+        let best = self.decision.best_paths(resolve);
+        for (addr, n) in self.neighbors.iter_mut() {
+            let Some(neg) = n.session.negotiated() else {
+                continue;
+            };
+            if n.session.state() != State::Established {
+                continue;
+            }
+            let to = ExportPeer {
+                addr: *addr,
+                ebgp: neg.ebgp,
+                local_as: self.cfg.local_as,
+                local: n.cfg.local,
+                next_hop_self: n.cfg.next_hop_self,
+            };
+            let mut wanted = exports_for(&best, &self.cfg.originated, &to);
+            wanted.retain(|p, e| {
+                let mut attrs = e.attrs.clone();
+                let v = effective_verdict(
+                    n.cfg.export.as_ref(),
+                    neg.ebgp,
+                    n.cfg.allow_without_policy,
+                    p,
+                    &mut attrs,
+                );
+                if v == Verdict::Accept && attrs != e.attrs {
+                    let mut edited = (**e).clone();
+                    edited.attrs = attrs;
+                    *e = Arc::new(edited);
+                }
+                v == Verdict::Accept
+            });
+            let s = out_session(neg);
+            for u in n.adj_out.sync(&wanted, &s) {
+                out.push(Output::Write(*addr, Message::Update(u).emit(s.codec)));
+            }
+        }
+    }
+}
+
+fn out_session(neg: &Negotiated) -> OutSession {
+    OutSession {
+        codec: neg.codec(),
+        max_len: MAX_LEN,
+        families: neg.families.clone(),
+        extended_next_hop: neg.extended_next_hop,
+    }
+}
+
+/// Import policy: splits an UPDATE into the withdrawals plus one UPDATE per accepted
+/// prefix (with that prefix's edited attributes); rejected prefixes become withdrawals.
+/// Treat-as-withdraw UPDATEs pass unchanged.
+fn import(cfg: &NeighborConfig, u: UpdateRepr) -> Vec<UpdateRepr> {
+    let ebgp = cfg.session.ebgp();
+    if u.faults.treat_as_withdraw.is_some()
+        || (cfg.import.is_none() && (!ebgp || cfg.allow_without_policy))
+    {
+        return vec![u];
+    }
+    let mut withdraw = UpdateRepr {
+        withdrawn: u.withdrawn.clone(),
+        attrs: PathAttrs {
+            mp_unreach: u.attrs.mp_unreach.clone(),
+            ..PathAttrs::default()
+        },
+        ..UpdateRepr::default()
+    };
+    let mut out = Vec::new();
+    let mut one = |p: IpNetwork, mp: bool| {
+        let mut attrs = u.attrs.clone();
+        attrs.mp_unreach = None;
+        let v = effective_verdict(
+            cfg.import.as_ref(),
+            ebgp,
+            cfg.allow_without_policy,
+            &p,
+            &mut attrs,
+        );
+        if v == Verdict::Reject {
+            withdraw.withdrawn.push(p);
+            return;
+        }
+        let mut part = UpdateRepr {
+            attrs,
+            ..UpdateRepr::default()
+        };
+        match part.attrs.mp_reach.as_mut() {
+            Some(r) if mp => r.nlri = vec![p],
+            _ => {
+                part.attrs.mp_reach = None;
+                part.nlri = vec![p];
+            }
+        }
+        out.push(part);
+    };
+    for p in &u.nlri {
+        one(*p, false);
+    }
+    for p in u.attrs.mp_reach.iter().flat_map(|r| r.nlri.iter()) {
+        one(*p, true);
+    }
+    // Withdrawals may mix families in `withdrawn` here: Decision::update treats the field
+    // as a set of prefixes, whatever their family.
+    let mut all = vec![withdraw];
+    all.extend(out);
+    all
+}
+
+#[cfg(test)]
+mod tests;
