@@ -234,7 +234,10 @@ fn mesh4_traffic_crosses_every_pair_cut_measured_down_clean() {
         )
         .unwrap();
         assert!(r.received > 0, "no reroute around the cut: {r}");
-        assert!(r.outage < Duration::from_millis(2500), "reroute too slow: {r}");
+        assert!(
+            r.outage < Duration::from_millis(2500),
+            "reroute too slow: {r}"
+        );
         faults::heal(state, "r1", "wan-r3").unwrap();
         traffic(state, "h1", "10.3.0.2", Duration::from_secs(30));
         let r = faults::probe(
