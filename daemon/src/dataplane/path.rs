@@ -254,7 +254,8 @@ impl PacketPath {
         while !self.stopping() {
             match port.recv(&mut datagrams) {
                 Ok(got) => {
-                    let src = tunnel_src(got.src);
+                    // Plain IPv4 rather than mapped IPv6, as tunnels record endpoints.
+                    let src = super::tunnel::canonical(got.src);
                     for datagram in datagrams[..got.len].chunks(got.stride) {
                         self.on_datagram(index, src, datagram, &mut s);
                     }
@@ -285,22 +286,20 @@ impl PacketPath {
         while !self.stopping() {
             match host.recv_batch(&mut raw, &mut packets, &mut sizes) {
                 Ok(mut n) => {
+                    let tunnels = self.tunnels.load();
                     // Take what else is already queued before sending anything, so
                     // small packets that arrived together leave together.
-                    for _ in 0..HOST_DRAIN_READS {
+                    for drained in 0..=HOST_DRAIN_READS {
                         for (packet, &len) in packets.iter_mut().zip(&sizes).take(n) {
-                            self.route(Ingress::Host, &mut packet[..len], &mut s);
+                            self.route(&tunnels, Ingress::Host, &mut packet[..len], &mut s);
+                        }
+                        if drained == HOST_DRAIN_READS {
+                            break;
                         }
                         match host.try_recv_batch(&mut raw, &mut packets, &mut sizes) {
                             Ok(more) => n = more,
-                            Err(_) => {
-                                n = 0;
-                                break;
-                            }
+                            Err(_) => break,
                         }
-                    }
-                    for (packet, &len) in packets.iter_mut().zip(&sizes).take(n) {
-                        self.route(Ingress::Host, &mut packet[..len], &mut s);
                     }
                     self.flush(&mut s);
                 }
@@ -425,14 +424,14 @@ impl PacketPath {
         if let Received::Packet(len) = received {
             let ingress = Ingress::Tunnel(tunnel.id);
             let mut packet = std::mem::take(&mut s.packet);
-            self.route(ingress, &mut packet[..len], s);
+            self.route(&tunnels, ingress, &mut packet[..len], s);
             s.packet = packet;
         }
     }
 
-    /// Decide and act on one IP packet.
-    fn route(&self, ingress: Ingress, packet: &mut [u8], s: &mut Scratch) {
-        let tunnels = self.tunnels.load();
+    /// Decide and act on one IP packet. `tunnels` is the caller's snapshot of the tunnel
+    /// table, loaded once per burst rather than once per packet.
+    fn route(&self, tunnels: &TunnelTable, ingress: Ingress, packet: &mut [u8], s: &mut Scratch) {
         let mtu = |egress: Egress| match egress {
             Egress::Tunnel(id) => tunnels.get(id).map(|t| t.mtu()).unwrap_or(0),
             _ => u16::MAX,
@@ -441,19 +440,19 @@ impl PacketPath {
             .forwarder
             .decide(ingress, packet, &*self.fib, mtu, &mut s.reply);
         match decision {
-            Decision::Forward { to, len } => self.transmit(&tunnels, to, &packet[..len], s),
+            Decision::Forward { to, len } => self.transmit(tunnels, to, &packet[..len], s),
             Decision::Fragment { to, mtu } => {
                 let mut fragment = std::mem::take(&mut s.reply);
                 if let Some(mut fragments) = Ipv4Fragmenter::new(packet, mtu) {
                     while let Some(len) = fragments.next_into(&mut fragment) {
-                        self.transmit(&tunnels, to, &fragment[..len], s);
+                        self.transmit(tunnels, to, &fragment[..len], s);
                     }
                 }
                 s.reply = fragment;
             }
             Decision::Reply { len, to } => {
                 let reply = std::mem::take(&mut s.reply);
-                self.transmit(&tunnels, to, &reply[..len], s);
+                self.transmit(tunnels, to, &reply[..len], s);
                 s.reply = reply;
             }
             Decision::Deliver => self.deliver_local(ingress, packet),
@@ -512,7 +511,7 @@ impl PacketPath {
     pub fn send_local(&self, packet: &[u8]) {
         let mut s = self.local_scratch.lock().unwrap_or_else(|e| e.into_inner());
         let mut copy = packet.to_vec();
-        self.route(Ingress::Local, &mut copy, &mut s);
+        self.route(&self.tunnels.load(), Ingress::Local, &mut copy, &mut s);
         self.flush(&mut s);
     }
 
@@ -528,9 +527,4 @@ impl PacketPath {
         self.flush(&mut s);
         true
     }
-}
-
-/// Datagram sources as tunnels record them (plain IPv4 rather than mapped IPv6).
-fn tunnel_src(src: SocketAddr) -> SocketAddr {
-    super::tunnel::canonical(src)
 }
