@@ -262,8 +262,11 @@ fn run_stream(
             );
             let refs: Vec<&str> = args.iter().map(String::as_str).collect();
             let res = run_output(&refs, Duration::from_secs(secs + 30), None);
+            // The stream ends when ping exits, not when the handshake poller below next
+            // wakes up (up to a second later, which would count as a gap).
+            let end = now_secs();
             done.store(true, Ordering::Relaxed);
-            res
+            (res, end)
         });
         while !done.load(Ordering::Relaxed) {
             if let Ok(t) = wg.latest_handshake(peer) {
@@ -275,7 +278,7 @@ fn run_stream(
         }
         pinger.join().expect("ping thread")
     });
-    let end = now_secs();
+    let (out, end) = out;
     // ping exits 1 when an echo was lost; the output still has every reply.
     let out = out.context("ping stream")?;
     if !matches!(out.status.code(), Some(0) | Some(1)) {
