@@ -221,6 +221,8 @@ fn r2_config(own: &PrivateKey, r1: &PrivateKey, r1_addr: SocketAddr) -> Config {
         forwarding: Default::default(),
         nat: Default::default(),
         ospf: None,
+        bgp: None,
+        policies: vec![],
     }
 }
 

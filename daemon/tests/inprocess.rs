@@ -30,6 +30,8 @@ fn router_config(id: [u8; 4], key: &PrivateKey) -> Config {
         forwarding: Default::default(),
         nat: Default::default(),
         ospf: None,
+        bgp: None,
+        policies: vec![],
     }
 }
 

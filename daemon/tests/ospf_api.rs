@@ -42,6 +42,8 @@ fn config(id: Ipv4Addr, key: &PrivateKey, tunnel: TunnelConfig) -> Config {
             profile: OspfProfile::Fast,
             ..Default::default()
         }),
+        bgp: None,
+        policies: vec![],
     }
 }
 

@@ -42,6 +42,8 @@ fn router_config(id: Ipv4Addr, key: &PrivateKey) -> Config {
             profile: OspfProfile::Fast,
             ..Default::default()
         }),
+        bgp: None,
+        policies: vec![],
     }
 }
 

@@ -75,6 +75,8 @@ const TOP_KEYS: &[&str] = &[
     "forwarding",
     "nat",
     "ospf",
+    "bgp",
+    "policy",
 ];
 const ROUTER_KEYS: &[&str] = &[
     "router-id",
@@ -203,6 +205,40 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Config, ConfigErrors> {
         Some(f) => super::ospf::ospf(&mut cx, &f).map(Some),
         None => Some(None),
     };
+    let mut policy_names = Vec::new();
+    let policies = match root.get(&cx, "policy") {
+        Some(f) => super::bgp::policies(&mut cx, &f, &mut policy_names),
+        None => Some(Vec::new()),
+    };
+    let bgp = match root.get(&cx, "bgp") {
+        Some(f) => {
+            let router_id = router.as_ref().map(|r| r.router_id);
+            let mut own: Vec<(IpAddr, String)> = router_id
+                .map(|id| (IpAddr::V4(id), "router.router-id".to_owned()))
+                .into_iter()
+                .collect();
+            own.extend(
+                facts
+                    .addresses
+                    .iter()
+                    .filter(|a| !is_v6_link_local(a.value.ip()))
+                    .map(|a| (a.value.ip(), a.where_())),
+            );
+            // Sorted: suggestions must not depend on hash order.
+            let mut tunnel_names: Vec<&str> =
+                facts.tunnel_names.keys().map(String::as_str).collect();
+            tunnel_names.sort_unstable();
+            let known = super::bgp::Known {
+                router_id,
+                tunnel_names,
+                tunnels: tunnels.iter().flatten().collect(),
+                own,
+                policy_names,
+            };
+            super::bgp::bgp(&mut cx, &f, &dir, &known).map(Some)
+        }
+        None => Some(None),
+    };
 
     if !cx.errors.is_empty() {
         // File order; errors without a line (a missing section) first.
@@ -219,6 +255,8 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Config, ConfigErrors> {
         Some(forwarding),
         Some(nat),
         Some(ospf),
+        Some(bgp),
+        Some(policies),
     ) = (
         router,
         host,
@@ -228,6 +266,8 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Config, ConfigErrors> {
         forwarding,
         nat,
         ospf,
+        bgp,
+        policies,
     )
     else {
         cx.err(
@@ -246,6 +286,8 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Config, ConfigErrors> {
         forwarding,
         nat,
         ospf,
+        bgp,
+        policies,
     })
 }
 

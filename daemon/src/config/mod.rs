@@ -6,6 +6,7 @@
 //!
 //! This room owns no sockets and no state; the router builds the planes from a [`Config`].
 
+pub mod bgp;
 mod keyfile;
 pub mod load;
 pub mod model;
@@ -17,5 +18,10 @@ mod suggest;
 #[cfg(test)]
 mod tests;
 
+pub use bgp::{
+    BgpConfig, BgpNeighborConfig, BgpPrefixLimit, BgpRedistribute, Community, GracefulRestart,
+    LargeCommunityValue, PolicyAction, PolicyConfig, PolicyFamily, PolicyMatch, PolicyRule,
+    PolicySet, PrefixLimitOnExceed, PrefixListEntry, TcpMd5Key, TcpMd5Password,
+};
 pub use load::{load_file, parse_str, ConfigError, ConfigErrors};
 pub use model::*;

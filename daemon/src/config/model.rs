@@ -26,6 +26,10 @@ pub struct Config {
     pub nat: NatConfig,
     /// The OSPF speaker (`[ospf]`); absent: no OSPF.
     pub ospf: Option<OspfConfig>,
+    /// The BGP speaker (`[bgp]`, see `super::bgp`); absent: no BGP.
+    pub bgp: Option<super::bgp::BgpConfig>,
+    /// Named route policies (`[[policy]]`), in file order; neighbors refer to them by name.
+    pub policies: Vec<super::bgp::PolicyConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -217,6 +217,8 @@ via = "blackhole"
         forwarding: ForwardingConfig::default(),
         nat: NatConfig::default(),
         ospf: None,
+        bgp: None,
+        policies: vec![],
     };
     assert_eq!(config, expected);
 }
