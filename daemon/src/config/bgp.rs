@@ -312,7 +312,8 @@ impl Community {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct LargeCommunityValue(pub u32, pub u32, pub u32);
 
-/// The edits of a rule, applied in this order.
+/// The edits of a rule: local pref, MED, prepend, then community removals before
+/// additions (so removing and adding one value leaves it present).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PolicySet {
     pub local_pref: Option<u32>,

@@ -12,6 +12,7 @@ pub mod fsm;
 pub mod instance;
 pub mod message;
 pub mod policy;
+pub mod setup;
 
 #[cfg(test)]
 mod tests;
