@@ -179,6 +179,59 @@ via = "to-r3"
 }
 
 #[test]
+fn check_reports_bad_bgp_lines_with_file_line_and_field() {
+    let site = Site::new();
+    site.write("bgp.key", "not-to-be-shown-Md5\n", 0o644);
+    let peer = pubkey(&genkey());
+    let config = site.write(
+        "bgp.toml",
+        &format!(
+            r#"[router]
+router-id = "10.255.0.1"
+private-key-file = "r1.key"
+[[tunnel]]
+name = "to-r2"
+peer-public-key = "{peer}"
+addresses = ["fe80::1/64"]
+[bgp]
+asn = 23456
+hold-tme = 9
+[[bgp.neighbor]]
+tunnel = "to-r2"
+remote-as = 65002
+[[bgp.neighbor]]
+address = "192.0.2.1"
+remote-as = 65003
+password-file = "bgp.key"
+import = "from-peer"
+[[policy]]
+name = "from-peers"
+rules = [{{ match = {{ prefix-list = ["10.0.0.0/8 le 33"] }}, action = "accept" }}]
+"#
+        ),
+        0o644,
+    );
+    let path = config.display().to_string();
+    let out = wgrd(&["check", "-c", &path], "");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(!stderr.contains("not-to-be-shown"), "{stderr}");
+    let key = site.dir.path().join("bgp.key").display().to_string();
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(
+        lines,
+        vec![
+            format!("{path}:9: bgp.asn: 23456 is AS_TRANS (RFC 6793), a placeholder, never a real AS"),
+            format!("{path}:10: bgp.hold-tme: unknown key; did you mean hold-time?"),
+            format!("{path}:12: bgp.neighbor[1].address: the peer's address cannot be derived from the addresses of tunnel \"to-r2\" (only from a /31, /30 or /127 that is not link-local); set address"),
+            format!("{path}:17: bgp.neighbor[2].password-file: {key} is readable by everyone (mode 0644); run: chmod o-rwx {key}"),
+            format!("{path}:18: bgp.neighbor[2].import: no [[policy]] has this name; did you mean \"from-peers\"?"),
+            format!("{path}:21: policy[1].rules[1].match.prefix-list[1]: le 33 is outside 8..=32 (from the prefix's length to the family's maximum)"),
+        ]
+    );
+}
+
+#[test]
 fn check_of_a_missing_file_fails() {
     let out = wgrd(&["check", "-c", "/nonexistent/wgrd.toml"], "");
     assert_eq!(out.status.code(), Some(1));
