@@ -7,6 +7,7 @@
 //! - [`dataplane`]: tunnels, UDP, the FIB, the per-packet forwarding decision, the host TUN;
 //! - [`routing`]: the RIB that feeds the FIB;
 //! - [`nat`]: masquerading and port forwarding through wgrd's own nftables table;
+//! - [`stack`]: the userspace TCP (smoltcp) on the router's tunnel addresses, for BGP;
 //! - [`router`]: the wiring that builds all of the above from a config and runs it;
 //! - [`control`]: the gRPC API over the router.
 
@@ -17,4 +18,5 @@ pub mod keys;
 pub mod nat;
 pub mod router;
 pub mod routing;
+pub mod stack;
 pub mod wire;
