@@ -729,13 +729,10 @@ impl Shared {
                 remote: r.remote,
             };
             tracing::debug!(tunnel = %accepted.tunnel, local = %r.local, remote = %r.remote, "accepted");
-            match taker.map(|t| t.try_send((stream, accepted))) {
-                Some(Ok(())) => {}
-                Some(Err(mpsc::error::TrySendError::Full(_))) => {
-                    bump(&self.counters.accept_overflow);
-                }
-                // The listener went away in between; the stream's drop closes it.
-                Some(Err(mpsc::error::TrySendError::Closed(_))) | None => {}
+            // No listener any more: the stream's drop closes the connection.
+            let Some(taker) = taker else { continue };
+            if let Err(mpsc::error::TrySendError::Full(_)) = taker.try_send((stream, accepted)) {
+                bump(&self.counters.accept_overflow);
             }
         }
     }
