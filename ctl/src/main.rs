@@ -4,6 +4,7 @@
 //! Secrets are never taken from the command line (other users can read it): a preshared
 //! key is given as a file on the daemon's machine or on standard input.
 
+mod bgp;
 mod connect;
 mod ospf;
 mod render;
@@ -85,6 +86,11 @@ enum Command {
     Ospf {
         #[command(subcommand)]
         command: OspfCommand,
+    },
+    /// The BGP speaker: summary, neighbors, routes; announce, withdraw, reset.
+    Bgp {
+        #[command(subcommand)]
+        command: bgp::BgpCommand,
     },
     /// Print the current state, then every change as it happens (Ctrl-C ends).
     Watch,
@@ -374,6 +380,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 println!("{text}");
             }
+        }
+        Command::Bgp { command } => {
+            bgp::run(channel.clone(), command, json, &err).await?;
         }
         Command::Nat => {
             let n = system

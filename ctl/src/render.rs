@@ -358,6 +358,10 @@ pub fn event_json(e: &pb::Event) -> Value {
         Some(Kind::TunnelConfigured(t)) => {
             json!({"type": "tunnel_configured", "tunnel": t.tunnel, "present": t.present})
         }
+        Some(Kind::BgpNeighborState(n)) => {
+            json!({"type": "bgp_neighbor_state", "neighbor": crate::bgp::neighbor_json(n)})
+        }
+        Some(Kind::BgpNeighborChanged(c)) => crate::bgp::change_json(c),
         None => json!({"type": "unknown"}),
     }
 }
@@ -403,6 +407,18 @@ pub fn event_line(e: &pb::Event) -> String {
             t.tunnel,
             if t.present { "configured" } else { "removed" }
         ),
+        Some(Kind::BgpNeighborState(n)) => {
+            let mut line = format!("bgp neighbor {}", n.address);
+            if !n.tunnel.is_empty() {
+                line += &format!(" ({})", n.tunnel);
+            }
+            format!(
+                "{line} {} for {}",
+                n.state_name,
+                duration(Duration::from_secs(n.state_seconds))
+            )
+        }
+        Some(Kind::BgpNeighborChanged(c)) => crate::bgp::change_line(c),
         None => "unknown event".into(),
     }
 }

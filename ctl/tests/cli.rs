@@ -24,6 +24,12 @@ fn usage_errors_are_exit_2() {
     for args in [
         &["bogus"][..],
         &["route", "add", "10.0.0.0/8", "to", "x"],
+        &["bgp", "routes", "--table", "adj-in"],
+        &["bgp", "routes", "--table", "rib-in"],
+        &["bgp", "reset"],
+        &["bgp", "reset", "169.254.0.1", "--all"],
+        &["bgp", "announce", "192.0.2.0/24", "--as-path", "65001 x"],
+        &["bgp", "announce", "192.0.2.0/24", "--origin", "bgp"],
         &[],
     ] {
         let out = Command::new(WGRCTL).args(args).output().unwrap();

@@ -174,9 +174,12 @@ fn run(path: &Path, log_level: &str) -> anyhow::Result<ExitCode> {
         );
         // The OSPF speaker runs while the config has an enabled [ospf] section.
         let ospf = wgrd::routing::ospf::spawn(std::sync::Arc::clone(&router));
+        // The BGP speaker runs while the config has a [bgp] section.
+        let bgp = wgrd::routing::bgp::io::spawn(std::sync::Arc::clone(&router));
         let control = std::sync::Arc::new(
             wgrd::control::Control::new(std::sync::Arc::clone(&router), Some(path.to_owned()))
-                .with_ospf(ospf.watch()),
+                .with_ospf(ospf.watch())
+                .with_bgp(bgp.client()),
         );
         // A socket the config names must work. The default one may be taken by another
         // wgrd on the same machine (network-namespace labs) or be out of reach of a user
@@ -193,6 +196,7 @@ fn run(path: &Path, log_level: &str) -> anyhow::Result<ExitCode> {
                 None
             }
             Err(e) => {
+                bgp.shutdown().await;
                 ospf.shutdown().await;
                 router.shutdown().await;
                 return Err(anyhow::Error::new(e).context("starting the API"));
@@ -207,6 +211,7 @@ fn run(path: &Path, log_level: &str) -> anyhow::Result<ExitCode> {
         if let Some(api) = api {
             api.shutdown().await;
         }
+        bgp.shutdown().await;
         ospf.shutdown().await;
         router.shutdown().await;
         tracing::info!("stopped");

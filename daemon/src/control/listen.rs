@@ -163,6 +163,9 @@ async fn services(control: &Arc<Control>) -> Routes {
     reporter
         .set_serving::<pb::ospf_server::OspfServer<super::ospf::OspfService>>()
         .await;
+    reporter
+        .set_serving::<pb::bgp_server::BgpServer<super::bgp::BgpService>>()
+        .await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(wgrd_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -186,6 +189,9 @@ async fn services(control: &Arc<Control>) -> Routes {
             Arc::clone(control),
         )))
         .add_service(pb::ospf_server::OspfServer::new(super::ospf::OspfService(
+            Arc::clone(control),
+        )))
+        .add_service(pb::bgp_server::BgpServer::new(super::bgp::BgpService(
             Arc::clone(control),
         )))
         .add_service(health);

@@ -6,11 +6,13 @@
 //! - [`spec`]: API input (typed or TOML) -> a validated config, by the file's rules;
 //! - [`convert`]: router snapshots and the config model -> API messages (keys redacted);
 //! - [`ospf`]: the Ospf service, read from the OSPF speaker's status;
+//! - [`bgp`]: the Bgp service over the BGP speaker's client, and BGP neighbor events;
 //! - [`listen`]: the Unix socket and optional TCP+TLS listeners, reflection and health.
 //!
 //! This room decides nothing about packets or routes: it reads the router's snapshots
 //! and hands it whole configs. Private and preshared keys never leave it.
 
+pub mod bgp;
 mod convert;
 pub mod listen;
 pub mod ospf;

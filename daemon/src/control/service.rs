@@ -28,6 +28,8 @@ pub struct Control {
     stopping: CancellationToken,
     /// The OSPF speaker's status, when the daemon runs one (see [`Control::with_ospf`]).
     pub(super) ospf: Option<tokio::sync::watch::Receiver<crate::routing::ospf::OspfStatus>>,
+    /// The BGP speaker, when the daemon runs one (see [`Control::with_bgp`]).
+    pub(super) bgp: Option<crate::routing::bgp::io::BgpClient>,
 }
 
 impl Control {
@@ -40,6 +42,7 @@ impl Control {
             change: tokio::sync::Mutex::new(()),
             stopping: CancellationToken::new(),
             ospf: None,
+            bgp: None,
         }
     }
 
@@ -49,6 +52,13 @@ impl Control {
         status: tokio::sync::watch::Receiver<crate::routing::ospf::OspfStatus>,
     ) -> Self {
         self.ospf = Some(status);
+        self
+    }
+
+    /// Serves the `Bgp` service through this speaker (`BgpHandle::client`), and puts its
+    /// neighbor changes on the Events stream.
+    pub fn with_bgp(mut self, client: crate::routing::bgp::io::BgpClient) -> Self {
+        self.bgp = Some(client);
         self
     }
 
@@ -505,6 +515,11 @@ impl pb::events_server::Events for EventsService {
         // Subscribe first: a change made while the snapshot is read is then in the
         // snapshot, in the live events, or both, but never lost.
         let mut live = router.subscribe();
+        let mut bgp = self.0.bgp.as_ref().map(|c| c.watch());
+        let mut bgp_seen = bgp
+            .as_mut()
+            .map(|w| w.borrow_and_update().clone())
+            .unwrap_or_default();
         let mut initial: Vec<pb::Event> = router
             .tunnels()
             .await
@@ -523,6 +538,7 @@ impl pb::events_server::Events for EventsService {
                     kind: Some(Kind::RouteState(convert::route(r))),
                 }),
         );
+        initial.extend(super::bgp::neighbor_states(&bgp_seen));
         initial.push(pb::Event {
             kind: Some(Kind::InitialStateDone(true)),
         });
@@ -535,8 +551,29 @@ impl pb::events_server::Events for EventsService {
                 }
             }
             loop {
+                let bgp_changed = async {
+                    match bgp.as_mut() {
+                        Some(w) => w.changed().await.is_ok(),
+                        None => std::future::pending().await,
+                    }
+                };
                 let next = tokio::select! {
                     r = live.recv() => r,
+                    alive = bgp_changed => {
+                        let Some(w) = bgp.as_mut().filter(|_| alive) else {
+                            // The speaker is gone: nothing more from it.
+                            bgp = None;
+                            continue;
+                        };
+                        let now = w.borrow_and_update().clone();
+                        for e in super::bgp::neighbor_events(&bgp_seen, &now) {
+                            if tx.send(Ok(e)).await.is_err() {
+                                return;
+                            }
+                        }
+                        bgp_seen = now;
+                        continue;
+                    }
                     () = tx.closed() => return,
                     () = stopping.cancelled() => {
                         let _ = tx.send(Err(Status::unavailable("wgrd is stopping"))).await;
