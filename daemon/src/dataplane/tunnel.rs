@@ -100,10 +100,50 @@ struct Session {
     last_sent: Option<Instant>,
     /// When the current session was established, to notice new handshakes (rekeys).
     established: Option<Instant>,
-    /// Declare the peer silent after this long without an authenticated packet.
+    /// Declare the peer silent after this long without an authenticated packet: the
+    /// shortest interval any protocol asked for (see [`LivenessUser`]).
     liveness: Option<Duration>,
+    requests: [Option<Duration>; 2],
     /// The peer is currently considered silent.
     silent: bool,
+    /// Consecutive keepalives that arrived well within the interval: the peer probes us
+    /// as fast as we need to hear from it.
+    probe_streak: u8,
+    /// Silence is reported only once the peer has shown that it probes (a wgrd peer with
+    /// liveness on). A peer that sends keepalives seldom or never (wireguard-go, the
+    /// kernel) would otherwise be declared silent whenever its traffic pauses.
+    armed: bool,
+}
+
+/// Keepalives in a row, each within 4/5 of the interval, that arm silence detection.
+/// More than one: after a handshake the initiator's first keepalive arrives quickly even
+/// from a peer that never probes.
+const PROBE_STREAK_TO_ARM: u8 = 3;
+
+/// Who asked for liveness detection on a tunnel; the tunnel uses the shortest interval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LivenessUser {
+    Ospf = 0,
+    Bgp = 1,
+}
+
+/// Counts the peer's quick keepalives toward arming silence detection.
+fn note_probe(s: &mut Session, now: Instant, keepalive: bool) {
+    let Some(interval) = s.liveness else {
+        return;
+    };
+    if !keepalive {
+        return;
+    }
+    let quick = s
+        .last_received
+        .is_some_and(|t| now.duration_since(t) < interval * 4 / 5);
+    if quick {
+        s.probe_streak = s.probe_streak.saturating_add(1);
+        s.armed |= s.probe_streak >= PROBE_STREAK_TO_ARM;
+    } else {
+        s.probe_streak = 0;
+    }
 }
 
 /// What a liveness check found (see [`Tunnel::set_liveness`]).
@@ -169,7 +209,10 @@ impl Tunnel {
                 last_sent: None,
                 established: None,
                 liveness: None,
+                requests: [None; 2],
                 silent: false,
+                probe_streak: 0,
+                armed: false,
             }),
         }
     }
@@ -253,7 +296,12 @@ impl Tunnel {
                 tracing::info!(tunnel = %self.name, endpoint = %src, "peer endpoint changed");
                 s.endpoint = Some(src);
             }
-            s.last_received = Some(Instant::now());
+            let now = Instant::now();
+            // An authenticated message that yields nothing is a keepalive (or a
+            // handshake message, which the streak tolerates).
+            let keepalive = matches!(result, TunnResult::Done);
+            note_probe(&mut s, now, keepalive);
+            s.last_received = Some(now);
         }
         let received = match result {
             TunnResult::Done => Received::Nothing,
@@ -338,8 +386,10 @@ impl Tunnel {
             .last_received
             .is_some_and(|t| now.duration_since(t) < interval);
         match (s.silent, heard) {
-            (false, false) => {
+            (false, false) if s.armed => {
                 s.silent = true;
+                s.armed = false;
+                s.probe_streak = 0;
                 tracing::info!(tunnel = %self.name, ?interval, "peer silent");
                 Liveness::Silent
             }
@@ -355,11 +405,29 @@ impl Tunnel {
     /// Turn liveness detection on (with the interval after which a peer is silent) or
     /// off. A peer starts out silent until heard from.
     pub fn set_liveness(&self, interval: Option<Duration>) {
+        self.request_liveness(LivenessUser::Ospf, interval);
+    }
+
+    /// Liveness detection on behalf of one protocol; the tunnel uses the shortest
+    /// interval asked for, and turns detection off when nobody wants it.
+    pub fn request_liveness(&self, user: LivenessUser, interval: Option<Duration>) {
         let mut s = self.lock();
-        s.liveness = interval;
-        s.silent = interval.is_some()
+        s.requests[user as usize] = interval;
+        let effective = s.requests.iter().flatten().min().copied();
+        if effective == s.liveness {
+            return;
+        }
+        s.liveness = effective;
+        s.probe_streak = 0;
+        s.armed = false;
+        s.silent = effective.is_some()
             && s.last_received
-                .is_none_or(|t| Some(t.elapsed()) >= interval);
+                .is_none_or(|t| Some(t.elapsed()) >= effective);
+    }
+
+    /// The liveness interval in use, if any.
+    pub fn liveness(&self) -> Option<Duration> {
+        self.lock().liveness
     }
 
     /// True while liveness detection is on and the peer is silent.
@@ -514,6 +582,17 @@ mod tests {
         assert_eq!(b.counters.rx_packets.load(Ordering::Relaxed), 1);
     }
 
+    /// b's probes, `n` rounds a third of the interval apart, delivered to a.
+    fn probe_rounds(a: &Tunnel, b: &Tunnel, interval: Duration, n: usize) {
+        let mut out = vec![0u8; 2048];
+        for _ in 0..n {
+            std::thread::sleep(interval / 3);
+            let mut from_b = vec![];
+            b.tick(&mut out, &mut |d, _| from_b.push(d.to_vec()));
+            exchange(a, b, from_b.into_iter().map(|d| (d, false)).collect());
+        }
+    }
+
     #[test]
     fn liveness_probes_when_quiet_and_reports_silence_and_return() {
         let (a, b) = pair();
@@ -524,6 +603,7 @@ mod tests {
         exchange(&a, &b, vec![(sent[0].clone(), true)]);
         let interval = Duration::from_millis(300);
         a.set_liveness(Some(interval));
+        b.request_liveness(LivenessUser::Bgp, Some(interval));
         assert!(!a.is_silent(), "just heard from the peer");
 
         // Quiet for a third of the interval: a probe (keepalive) goes out.
@@ -535,6 +615,9 @@ mod tests {
         );
         assert_eq!(probes.len(), 1, "one keepalive probe");
 
+        // b probes a steadily: that arms a's silence detection.
+        probe_rounds(&a, &b, interval, 4);
+
         // Nothing back for the whole interval: silent, reported once.
         std::thread::sleep(interval);
         assert_eq!(a.tick(&mut out, &mut |_, _| {}), Liveness::Silent);
@@ -542,12 +625,37 @@ mod tests {
         assert!(a.is_silent());
 
         // The peer's probe arrives: alive again.
-        let mut from_b = vec![];
-        b.set_liveness(Some(interval));
-        b.tick(&mut out, &mut |d, _| from_b.push(d.to_vec()));
-        assert!(!from_b.is_empty(), "b probes too");
-        exchange(&a, &b, from_b.into_iter().map(|d| (d, false)).collect());
+        probe_rounds(&a, &b, interval, 1);
         assert_eq!(a.tick(&mut out, &mut |_, _| {}), Liveness::Alive);
+    }
+
+    #[test]
+    fn a_peer_that_never_probes_is_never_declared_silent() {
+        // wireguard-go or the kernel: keepalives seldom or never, so a pause in its
+        // traffic must not look like a dead peer.
+        let (a, b) = pair();
+        let mut out = vec![0u8; 2048];
+        let mut sent = vec![];
+        a.encapsulate(&ping_packet(), &mut out, &mut |d, _| sent.push(d.to_vec()))
+            .unwrap();
+        exchange(&a, &b, vec![(sent[0].clone(), true)]);
+        let interval = Duration::from_millis(150);
+        a.set_liveness(Some(interval));
+        std::thread::sleep(interval * 2);
+        assert_eq!(a.tick(&mut out, &mut |_, _| {}), Liveness::Unchanged);
+        assert!(!a.is_silent());
+    }
+
+    #[test]
+    fn the_shortest_requested_interval_wins() {
+        let (a, _) = pair();
+        a.request_liveness(LivenessUser::Bgp, Some(Duration::from_millis(300)));
+        a.set_liveness(Some(Duration::from_secs(1)));
+        assert_eq!(a.liveness(), Some(Duration::from_millis(300)));
+        a.request_liveness(LivenessUser::Bgp, None);
+        assert_eq!(a.liveness(), Some(Duration::from_secs(1)));
+        a.set_liveness(None);
+        assert_eq!(a.liveness(), None);
     }
 
     #[test]

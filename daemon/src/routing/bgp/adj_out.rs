@@ -77,6 +77,9 @@ impl AdjRibOut {
     pub fn get(&self, prefix: &IpNetwork) -> Option<&Arc<Export>> {
         self.sent.get(prefix)
     }
+    pub fn iter(&self) -> impl Iterator<Item = (&IpNetwork, &Arc<Export>)> {
+        self.sent.iter()
+    }
 
     /// Session down: nothing was sent any more.
     pub fn clear(&mut self) {

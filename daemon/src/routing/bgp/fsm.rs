@@ -175,6 +175,10 @@ pub enum Event {
     IdleHoldTimerExpires,
     /// The other connection of a collision won (RFC 4271 6.8, event 23).
     OpenCollisionDump,
+    /// A connection from the peer arrived while Idle (after a collision dump, or during
+    /// the idle hold after an error): go to Active so it can be taken at once instead of
+    /// waiting for the automatic restart. Ignored after ManualStop.
+    IncomingWhileIdle,
     /// The tunnel carrying this session reported its peer silent.
     PeerSilent,
     /// How many prefixes the Adj-RIB-In holds after the last UPDATE.
@@ -420,6 +424,10 @@ impl Session {
         match (self.state, event) {
             (Idle, Event::ManualStart) => self.start(out),
             (Idle, Event::IdleHoldTimerExpires) if !self.stopped => self.start(out),
+            (Idle, Event::IncomingWhileIdle) if !self.stopped => {
+                out.push(Action::StopTimer(Timer::IdleHold));
+                self.state = State::Active;
+            }
             (Idle, Event::ManualStop) => {
                 self.stopped = true;
                 out.push(Action::StopTimer(Timer::IdleHold));
@@ -466,6 +474,7 @@ impl Session {
                 self.state = Active;
             }
             (Connect | Active, Event::PeerSilent) => {}
+            (_, Event::IncomingWhileIdle) => {}
             (Connect | Active, Event::AdjRibInCount(_)) => {}
             (Active, Event::TcpConnectionFails) => self.go_idle(DownReason::TransportFailed, out),
             (Connect | Active, Event::DecodeError(n)) => {

@@ -15,7 +15,7 @@ use super::attr::PathAttrs;
 use super::decision::{Decision, DecisionConfig, PeerInfo, Resolution};
 use super::export::{exports_for, ExportPeer, LocalAddrs};
 use super::fsm::{Action, DownReason, Event, Negotiated, PeerConfig, Session, State, Timer};
-use super::message::{Framer, Message, UpdateRepr, MAX_LEN};
+use super::message::{Framer, Message, RouteRefreshRepr, UpdateRepr, MAX_LEN};
 use super::policy::{effective_verdict, Policy, Verdict};
 use crate::routing::rib::Candidate;
 use ipnetwork::IpNetwork;
@@ -51,7 +51,13 @@ pub struct InstanceConfig {
 pub enum Input {
     Start,
     Stop,
+    /// Our connection to the peer is up.
     TransportUp,
+    /// A connection from the peer was taken (also from Idle, unless stopped).
+    Accepted,
+    /// A connection from the peer won a collision (RFC 4271 6.8): dump this one with a
+    /// Cease; an [`Input::Accepted`] for the winner follows.
+    CollisionDump,
     TransportDown,
     Received(Vec<u8>),
     TimerExpired(Timer),
@@ -78,6 +84,24 @@ struct Neighbor {
     adj_out: AdjRibOut,
 }
 
+impl Neighbor {
+    fn new(cfg: NeighborConfig) -> Neighbor {
+        Neighbor {
+            session: Session::new(cfg.session.clone()),
+            cfg,
+            framer: Framer::new(),
+            adj_out: AdjRibOut::default(),
+        }
+    }
+}
+
+/// One neighbor as the status shows it (borrowed from the instance).
+pub struct NeighborView<'a> {
+    pub config: &'a NeighborConfig,
+    pub session: &'a Session,
+    pub adj_rib_out: &'a AdjRibOut,
+}
+
 pub struct Instance {
     cfg: InstanceConfig,
     neighbors: BTreeMap<IpAddr, Neighbor>,
@@ -90,17 +114,7 @@ impl Instance {
         let neighbors = cfg
             .neighbors
             .iter()
-            .map(|n| {
-                (
-                    n.addr,
-                    Neighbor {
-                        cfg: n.clone(),
-                        session: Session::new(n.session.clone()),
-                        framer: Framer::new(),
-                        adj_out: AdjRibOut::default(),
-                    },
-                )
-            })
+            .map(|n| (n.addr, Neighbor::new(n.clone())))
             .collect();
         Instance {
             decision: Decision::new(cfg.local_as, cfg.decision),
@@ -122,6 +136,154 @@ impl Instance {
         &self.decision
     }
 
+    pub fn config(&self) -> &InstanceConfig {
+        &self.cfg
+    }
+
+    pub fn neighbor(&self, addr: IpAddr) -> Option<NeighborView<'_>> {
+        self.neighbors.get(&addr).map(|n| NeighborView {
+            config: &n.cfg,
+            session: &n.session,
+            adj_rib_out: &n.adj_out,
+        })
+    }
+
+    pub fn neighbors(&self) -> impl Iterator<Item = NeighborView<'_>> {
+        self.neighbors.values().map(|n| NeighborView {
+            config: &n.cfg,
+            session: &n.session,
+            adj_rib_out: &n.adj_out,
+        })
+    }
+
+    /// Replace the locally originated routes (config `networks`, redistribution, routes
+    /// announced over the API) and advertise the difference.
+    pub fn set_originated<R>(
+        &mut self,
+        originated: BTreeMap<IpNetwork, PathAttrs>,
+        resolve: &R,
+    ) -> Vec<Output>
+    where
+        R: Fn(&PeerInfo, IpAddr) -> Option<Resolution>,
+    {
+        if originated == self.cfg.originated {
+            return Vec::new();
+        }
+        self.cfg.originated = originated;
+        let mut out = Vec::new();
+        self.redecide(resolve, &mut out);
+        out
+    }
+
+    /// A new neighbor, idle until [`Input::Start`]. Replaces one with the same address
+    /// (call [`Instance::remove_neighbor`] first to stop it cleanly).
+    pub fn add_neighbor(&mut self, cfg: NeighborConfig) {
+        self.cfg.neighbors.retain(|n| n.addr != cfg.addr);
+        self.cfg.neighbors.push(cfg.clone());
+        self.neighbors.insert(cfg.addr, Neighbor::new(cfg));
+    }
+
+    /// Stops a neighbor (Cease to the peer), forgets its routes and removes it.
+    pub fn remove_neighbor<R>(&mut self, addr: IpAddr, resolve: &R) -> Vec<Output>
+    where
+        R: Fn(&PeerInfo, IpAddr) -> Option<Resolution>,
+    {
+        let mut out = Vec::new();
+        let mut changed = self.run_event(addr, Event::ManualStop, &mut out);
+        if self.neighbors.remove(&addr).is_some() {
+            changed |= !self.decision.peer_down(addr).is_empty();
+            self.cfg.neighbors.retain(|n| n.addr != addr);
+            out.push(Output::Close(addr));
+        }
+        if changed {
+            self.redecide(resolve, &mut out);
+        }
+        out
+    }
+
+    /// New policies (or next-hop-self) for a neighbor without resetting its session:
+    /// exports are recomputed at once; imports apply to what the peer sends from now on,
+    /// so the peer is asked to send everything again (route refresh) when it can.
+    pub fn set_neighbor_policy<R>(
+        &mut self,
+        addr: IpAddr,
+        import: Option<Policy>,
+        export: Option<Policy>,
+        allow_without_policy: bool,
+        next_hop_self: bool,
+        resolve: &R,
+    ) -> Vec<Output>
+    where
+        R: Fn(&PeerInfo, IpAddr) -> Option<Resolution>,
+    {
+        let Some(n) = self.neighbors.get_mut(&addr) else {
+            return Vec::new();
+        };
+        n.cfg.import = import;
+        n.cfg.export = export;
+        n.cfg.allow_without_policy = allow_without_policy;
+        n.cfg.next_hop_self = next_hop_self;
+        let updated = n.cfg.clone();
+        if let Some(c) = self.cfg.neighbors.iter_mut().find(|c| c.addr == addr) {
+            *c = updated;
+        }
+        let mut out = self.soft_reset(addr, true, false, resolve);
+        self.redecide(resolve, &mut out);
+        out
+    }
+
+    /// The addresses this side uses toward a neighbor (next hop self), once its transport
+    /// knows them.
+    pub fn set_local_addrs(&mut self, addr: IpAddr, local: LocalAddrs) {
+        if let Some(n) = self.neighbors.get_mut(&addr) {
+            n.cfg.local = local;
+        }
+        if let Some(c) = self.cfg.neighbors.iter_mut().find(|c| c.addr == addr) {
+            c.local = local;
+        }
+    }
+
+    /// Soft reset (RFC 2918): inbound asks the peer to resend its routes (when it
+    /// negotiated route refresh); outbound sends ours again.
+    pub fn soft_reset<R>(
+        &mut self,
+        addr: IpAddr,
+        inbound: bool,
+        outbound: bool,
+        _resolve: &R,
+    ) -> Vec<Output>
+    where
+        R: Fn(&PeerInfo, IpAddr) -> Option<Resolution>,
+    {
+        let mut out = Vec::new();
+        let Some(n) = self.neighbors.get_mut(&addr) else {
+            return out;
+        };
+        if n.session.state() != State::Established {
+            return out;
+        }
+        let Some(neg) = n.session.negotiated() else {
+            return out;
+        };
+        let s = out_session(neg);
+        for f in neg.families.clone() {
+            if inbound && neg.route_refresh {
+                let m = Message::RouteRefresh(RouteRefreshRepr {
+                    afi: f.afi(),
+                    subtype: 0,
+                    safi: f.safi(),
+                });
+                out.push(Output::Write(addr, m.emit(s.codec)));
+            }
+            if outbound {
+                for u in n.adj_out.refresh(f, &s) {
+                    out.push(Output::Write(addr, Message::Update(u).emit(s.codec)));
+                }
+            }
+        }
+        out
+    }
+
     /// One input for one neighbor; `resolve` is the current FIB/IGP view of next hops.
     pub fn handle<R>(&mut self, addr: IpAddr, input: Input, resolve: &R) -> Vec<Output>
     where
@@ -138,6 +300,11 @@ impl Instance {
                 n.framer = Framer::new();
                 vec![Event::TcpConnectionConfirmed]
             }
+            Input::Accepted => {
+                n.framer = Framer::new();
+                vec![Event::IncomingWhileIdle, Event::TcpConnectionConfirmed]
+            }
+            Input::CollisionDump => vec![Event::OpenCollisionDump],
             Input::TransportDown => vec![Event::TcpConnectionFails],
             Input::PeerSilent => vec![Event::PeerSilent],
             Input::TimerExpired(t) => vec![match t {

@@ -1,0 +1,371 @@
+//! In-process BGP lab: three routers in one test process, in a triangle of WireGuard
+//! tunnels over loopback UDP, each running its BGP speaker over the userspace TCP stack.
+//! No root, no TUN: pings enter through the router's local-send path.
+//!
+//! The three tunnels use the three addressings a tunnel session must work on: IPv4 /31
+//! (r1-r2), IPv6 /127 (r2-r3) and IPv6 link-local (r1-r3). Checks: every session reaches
+//! Established, each router learns the others' networks (IPv4 and IPv6) by the shortest
+//! AS path, an import policy rejects what it should, routes announced over the API
+//! propagate and are withdrawn, and when the direct r1-r3 tunnel goes silent, r1 reroutes
+//! to r3 through r2 (liveness, not the hold timer).
+
+use ipnetwork::IpNetwork;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wgrd::config::{
+    BgpConfig, BgpNeighborConfig, Community, Config, GracefulRestart, PolicyAction, PolicyConfig,
+    PolicyMatch, PolicyRule, PolicySet, PrefixListEntry, RouterConfig, TunnelConfig,
+};
+use wgrd::keys::PrivateKey;
+use wgrd::router::Router;
+use wgrd::routing::bgp::attr::PathAttrs;
+use wgrd::routing::bgp::fsm::State;
+use wgrd::routing::bgp::io::{self as bgp, BgpHandle, Table};
+
+mod common;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn id(n: u8) -> Ipv4Addr {
+    Ipv4Addr::new(10, 255, 4, n)
+}
+
+fn net(s: &str) -> IpNetwork {
+    s.parse().unwrap()
+}
+
+fn router_config(n: u8, key: &PrivateKey) -> Config {
+    Config {
+        router: RouterConfig {
+            router_id: id(n),
+            private_key: key.clone(),
+            private_key_file: None,
+            listen_port: 0,
+            listen_address: Some("127.0.0.1".parse().unwrap()),
+        },
+        host: None,
+        tunnels: vec![],
+        routes: vec![],
+        control: Default::default(),
+        forwarding: Default::default(),
+        nat: Default::default(),
+        ospf: None,
+        bgp: Some(BgpConfig {
+            asn: 65000 + u32::from(n),
+            router_id: id(n),
+            networks: vec![
+                net(&format!("{}/32", id(n))),
+                net(&format!("2001:db8:{n}::/48")),
+            ],
+            redistribute: vec![],
+            max_paths: 1,
+            multipath_relax: false,
+            hold_time: 90,
+            connect_retry: 1,
+            graceful_restart: GracefulRestart::default(),
+            neighbors: vec![],
+        }),
+        policies: vec![
+            PolicyConfig {
+                name: "all".into(),
+                default: PolicyAction::Accept,
+                rules: vec![],
+            },
+            // Refuses 198.51.100.0/22 more specifics tagged 65000:666, accepts the rest.
+            PolicyConfig {
+                name: "no-tagged".into(),
+                default: PolicyAction::Accept,
+                rules: vec![PolicyRule {
+                    matches: PolicyMatch {
+                        community: vec![Community(65000 << 16 | 666)],
+                        prefix_list: vec![PrefixListEntry {
+                            prefix: net("198.51.100.0/22"),
+                            ge: Some(24),
+                            le: Some(24),
+                        }],
+                        ..Default::default()
+                    },
+                    set: PolicySet::default(),
+                    action: Some(PolicyAction::Reject),
+                }],
+            },
+        ],
+    }
+}
+
+fn tunnel(name: &str, peer: &PrivateKey, endpoint: Option<SocketAddr>, addr: &str) -> TunnelConfig {
+    TunnelConfig {
+        name: name.into(),
+        peer_public_key: peer.public_key(),
+        preshared_key: None,
+        preshared_key_file: None,
+        endpoint,
+        persistent_keepalive: endpoint.map(|_| 1),
+        addresses: vec![addr.parse().unwrap()],
+        mtu: 1420,
+        listen_port: None,
+        ospf: None,
+    }
+}
+
+fn neighbor(
+    tunnel: &str,
+    remote_as: u32,
+    address: Option<&str>,
+    import: &str,
+) -> BgpNeighborConfig {
+    let mut n = BgpNeighborConfig::new(remote_as);
+    n.tunnel = Some(tunnel.into());
+    n.address = address.map(|a| a.parse().unwrap());
+    n.import = Some(import.into());
+    n.export = Some("all".into());
+    n
+}
+
+async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < WAIT, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    start.elapsed()
+}
+
+fn established(h: &BgpHandle) -> usize {
+    h.status()
+        .neighbors
+        .iter()
+        .filter(|n| n.state == State::Established)
+        .count()
+}
+
+fn via(router: &Router, dst: IpAddr) -> Option<String> {
+    router
+        .lookup(dst)
+        .filter(|l| l.prefix.prefix() > 0)
+        .map(|l| l.next_hop.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn triangle_peers_on_v4_v6_and_link_local_learns_filters_and_reroutes() {
+    let keys: Vec<PrivateKey> = (0..3).map(|_| PrivateKey::generate()).collect();
+    let started = Instant::now();
+
+    let mut c1 = router_config(1, &keys[0]);
+    c1.tunnels = vec![
+        tunnel("to-r2", &keys[1], None, "169.254.12.0/31"),
+        tunnel("to-r3", &keys[2], None, "fe80::13:1/64"),
+    ];
+    c1.bgp.as_mut().unwrap().neighbors = vec![
+        neighbor("to-r2", 65002, None, "all"),
+        neighbor("to-r3", 65003, Some("fe80::13:3"), "no-tagged"),
+    ];
+    let r1 = Arc::new(Router::start(c1).await.unwrap());
+    let r1_addr: SocketAddr = (Ipv4Addr::LOCALHOST, r1.local_ports()[0]).into();
+
+    let mut c2 = router_config(2, &keys[1]);
+    c2.tunnels = vec![
+        tunnel("to-r1", &keys[0], Some(r1_addr), "169.254.12.1/31"),
+        tunnel("to-r3", &keys[2], None, "fd00:23::/127"),
+    ];
+    c2.bgp.as_mut().unwrap().neighbors = vec![
+        neighbor("to-r1", 65001, None, "all"),
+        neighbor("to-r3", 65003, None, "all"),
+    ];
+    let r2 = Arc::new(Router::start(c2).await.unwrap());
+    let r2_addr: SocketAddr = (Ipv4Addr::LOCALHOST, r2.local_ports()[0]).into();
+
+    let mut c3 = router_config(3, &keys[2]);
+    c3.tunnels = vec![
+        tunnel("to-r1", &keys[0], Some(r1_addr), "fe80::13:3/64"),
+        tunnel("to-r2", &keys[1], Some(r2_addr), "fd00:23::1/127"),
+    ];
+    c3.bgp.as_mut().unwrap().neighbors = vec![
+        neighbor("to-r1", 65001, Some("fe80::13:1"), "all"),
+        neighbor("to-r2", 65002, None, "all"),
+    ];
+    let r3 = Arc::new(Router::start(c3.clone()).await.unwrap());
+
+    let b1 = bgp::spawn(Arc::clone(&r1));
+    let b2 = bgp::spawn(Arc::clone(&r2));
+    let b3 = bgp::spawn(Arc::clone(&r3));
+
+    let took = wait_for("all six sessions established", || {
+        established(&b1) == 2 && established(&b2) == 2 && established(&b3) == 2
+    })
+    .await;
+    eprintln!(
+        "sessions established in {took:?} (since start {:?})",
+        started.elapsed()
+    );
+
+    // Every router reaches the others' networks, IPv4 and IPv6, by the shortest AS path.
+    // The r1-r2 session runs over IPv4 only, with no IPv6 address to be a next hop: r2's
+    // IPv6 network reaches r1 through r3.
+    wait_for("r1 routes to r2 and r3", || {
+        via(&r1, id(2).into()).as_deref() == Some("to-r2")
+            && via(&r1, id(3).into()).as_deref() == Some("to-r3")
+            && via(&r1, "2001:db8:3::1".parse().unwrap()).as_deref() == Some("to-r3")
+            && via(&r1, "2001:db8:2::1".parse().unwrap()).as_deref() == Some("to-r3")
+    })
+    .await;
+    wait_for(
+        "r3 routes to r1 (IPv4 over a link-local next hop) and r2",
+        || {
+            via(&r3, id(1).into()).as_deref() == Some("to-r1")
+                && via(&r3, id(2).into()).as_deref() == Some("to-r2")
+        },
+    )
+    .await;
+    let loc = b1
+        .client()
+        .paths(Table::LocRib, Some(net("10.255.4.3/32")))
+        .await
+        .unwrap();
+    assert_eq!(
+        loc.len(),
+        2,
+        "r1 knows r3's network directly and through r2: {loc:?}"
+    );
+    let best: Vec<_> = loc.iter().filter(|p| p.best).collect();
+    assert_eq!(best.len(), 1);
+    assert_eq!(best[0].attrs.as_path.as_ref().unwrap().decision_len(), 1);
+
+    // Traffic crosses: r1 pings r3's router id and the reply comes back.
+    let mut local1 = r1.take_local_packets().unwrap();
+    assert!(
+        common::ping_until(
+            &r1,
+            &mut local1,
+            id(1),
+            id(3),
+            1,
+            Duration::from_millis(200),
+            WAIT
+        )
+        .await
+        .is_some(),
+        "r1 reaches r3 over BGP routes"
+    );
+
+    // Routes announced over the API propagate, with attributes; the import policy on
+    // r1's r3 session rejects the tagged one, which r1 then only has through r2.
+    let tagged = PathAttrs {
+        communities: vec![65000 << 16 | 666],
+        ..Default::default()
+    };
+    b3.client()
+        .announce(net("198.51.100.0/24"), tagged)
+        .await
+        .unwrap();
+    b3.client()
+        .announce(net("192.0.2.0/24"), PathAttrs::default())
+        .await
+        .unwrap();
+    wait_for("r1 learns the API routes", || {
+        via(&r1, "192.0.2.1".parse().unwrap()).as_deref() == Some("to-r3")
+            && via(&r1, "198.51.100.1".parse().unwrap()).as_deref() == Some("to-r2")
+    })
+    .await;
+    let adj_in = b1
+        .client()
+        .paths(
+            Table::AdjIn("fe80::13:3".parse().unwrap()),
+            Some(net("198.51.100.0/24")),
+        )
+        .await
+        .unwrap();
+    assert!(adj_in.is_empty(), "rejected by import policy: {adj_in:?}");
+    b3.client().withdraw(net("192.0.2.0/24")).await.unwrap();
+    wait_for("the withdrawal reaches r1", || {
+        via(&r1, "192.0.2.1".parse().unwrap()).is_none()
+    })
+    .await;
+    assert!(
+        b3.client().withdraw(net("192.0.2.0/24")).await.is_err(),
+        "nothing to withdraw"
+    );
+
+    // Cut r1-r3 silently: r3 drops the tunnel; r1 hears nothing more on it and must move
+    // r3's network to r2 on its own.
+    let cut = Instant::now();
+    let mut without = c3.clone();
+    without.tunnels.retain(|t| t.name != "to-r1");
+    without
+        .bgp
+        .as_mut()
+        .unwrap()
+        .neighbors
+        .retain(|n| n.tunnel.as_deref() != Some("to-r1"));
+    r3.apply(without).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    eprintln!(
+        "DEBUG {:#?}",
+        b1.status()
+            .neighbors
+            .iter()
+            .map(|n| (n.address, n.state, n.last_error.clone()))
+            .collect::<Vec<_>>()
+    );
+    eprintln!(
+        "DEBUG {:?}",
+        r1.tunnel("to-r3").await.map(|t| t.last_received_ago)
+    );
+    eprintln!(
+        "DEBUG {:?} {:?}",
+        r1.path()
+            .tunnels
+            .load()
+            .by_name("to-r3")
+            .map(|t| t.liveness()),
+        r1.path()
+            .tunnels
+            .load()
+            .by_name("to-r3")
+            .map(|t| t.is_silent())
+    );
+    eprintln!("DEBUG {:?}", r1.lookup(id(3).into()));
+    let took = wait_for("r1 reroutes to r3 through r2", || {
+        via(&r1, id(3).into()).as_deref() == Some("to-r2")
+    })
+    .await;
+    eprintln!("reroute after a silent cut: {:?}", cut.elapsed());
+    assert!(took < Duration::from_secs(20));
+    assert!(
+        common::ping_until(
+            &r1,
+            &mut local1,
+            id(1),
+            id(3),
+            2,
+            Duration::from_millis(200),
+            WAIT
+        )
+        .await
+        .is_some(),
+        "r1 reaches r3 through r2"
+    );
+    let down = b1
+        .status()
+        .neighbors
+        .into_iter()
+        .find(|n| n.tunnel.as_deref() == Some("to-r3"))
+        .unwrap();
+    assert_ne!(down.state, State::Established);
+    assert_eq!(down.last_error.as_deref(), Some("tunnel peer silent"));
+
+    for b in [b1, b2, b3] {
+        b.shutdown().await;
+    }
+    assert!(
+        r1.rib_routes()
+            .await
+            .iter()
+            .all(|r| !r.source.ends_with("bgp")),
+        "shutdown withdraws BGP's routes"
+    );
+    for r in [r1, r2, r3] {
+        r.shutdown().await;
+    }
+}
