@@ -12,6 +12,7 @@
 //! `WGRD_REQUIRE_NETNS=1` (CI), and serializes namespace tests across threads and
 //! processes with a file lock, since the machines they run on have two cores.
 
+pub mod frr;
 pub mod netns;
 pub mod topo;
 pub mod traffic;
@@ -19,8 +20,9 @@ pub mod util;
 pub mod wggo;
 pub mod wgrd;
 
+pub use frr::Frr;
 pub use netns::{Lab, Netns, NS_PREFIX};
 pub use traffic::{iperf, ping, wait_ping, Iperf};
 pub use util::{netns_test, wait_until, NetnsTest};
 pub use wggo::{Keypair, WgGo, WgGoConf, WgPeer};
-pub use wgrd::{Wgrd, WgrdConf, WgrdHost, WgrdTunnel};
+pub use wgrd::{wgrctl_json, Wgrd, WgrdConf, WgrdHost, WgrdTunnel};

@@ -23,16 +23,37 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// The `wgrd` binary to test (built on first use unless `WGRD_BIN` is set).
 pub fn wgrd_bin() -> Result<PathBuf> {
     static BIN: OnceLock<std::result::Result<PathBuf, String>> = OnceLock::new();
-    BIN.get_or_init(|| find_or_build().map_err(|e| format!("{e:#}")))
+    BIN.get_or_init(|| find_or_build("WGRD_BIN", "wgrd", "wgrd").map_err(|e| format!("{e:#}")))
         .clone()
         .map_err(|e| anyhow!(e))
 }
 
-fn find_or_build() -> Result<PathBuf> {
-    if let Some(bin) = std::env::var_os("WGRD_BIN") {
+/// The `wgrctl` binary (`$WGRCTL_BIN`, else built on first use like [`wgrd_bin`]).
+pub fn wgrctl_bin() -> Result<PathBuf> {
+    static BIN: OnceLock<std::result::Result<PathBuf, String>> = OnceLock::new();
+    BIN.get_or_init(|| {
+        find_or_build("WGRCTL_BIN", "wgrctl", "wgrctl").map_err(|e| format!("{e:#}"))
+    })
+    .clone()
+    .map_err(|e| anyhow!(e))
+}
+
+/// `wgrctl --socket SOCKET --json ARGS...`, parsed.
+pub fn wgrctl_json(socket: &Path, args: &[&str]) -> Result<serde_json::Value> {
+    let bin = wgrctl_bin()?;
+    let bin = bin.to_string_lossy();
+    let socket = socket.to_string_lossy();
+    let mut all = vec![&*bin, "--socket", &*socket, "--json"];
+    all.extend_from_slice(args);
+    let out = crate::util::run("wgrctl", &all, Duration::from_secs(10))?;
+    serde_json::from_str(&out).with_context(|| format!("wgrctl {args:?}: not JSON: {out}"))
+}
+
+fn find_or_build(env: &str, package: &str, name: &str) -> Result<PathBuf> {
+    if let Some(bin) = std::env::var_os(env) {
         let bin = PathBuf::from(bin);
         if !bin.is_file() {
-            bail!("WGRD_BIN={} is not a file", bin.display());
+            bail!("{env}={} is not a file", bin.display());
         }
         return Ok(bin);
     }
@@ -49,21 +70,23 @@ fn find_or_build() -> Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(workspace)
-        .args(["build", "-q", "-p", "wgrd", "--bin", "wgrd"])
+        .args(["build", "-q", "-p", package, "--bin", name])
         .env("CARGO_TARGET_DIR", target_dir);
     if profile_dir.file_name().is_some_and(|n| n == "release") {
         cmd.arg("--release");
     }
-    let out = cmd.output().context("running cargo build -p wgrd")?;
+    let out = cmd
+        .output()
+        .with_context(|| format!("running cargo build -p {package}"))?;
     if !out.status.success() {
         bail!(
-            "cargo build -p wgrd failed:\n{}",
+            "cargo build -p {package} failed:\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let bin = profile_dir.join("wgrd");
+    let bin = profile_dir.join(name);
     if !bin.is_file() {
-        bail!("built wgrd but {} is missing", bin.display());
+        bail!("built {name} but {} is missing", bin.display());
     }
     Ok(bin)
 }
