@@ -1,0 +1,502 @@
+//! The `Bgp` gRPC service through the generated client, over two in-process routers
+//! joined by one WireGuard tunnel over loopback UDP (a /31) with an eBGP session on the
+//! userspace TCP stack, each router's API on a Unix socket in a temporary directory.
+//!
+//! Checks: GetBgp and ListNeighbors show the session Established with its negotiated
+//! capabilities; a path added over the API on one router reaches the other's Loc-RIB and
+//! Adj-RIB-In with its attributes, and DeletePath takes it away again; refusals
+//! (malformed prefix or attribute, unknown prefix or neighbor) have their status codes
+//! and change nothing; soft resets resend routes; a hard reset takes the session down
+//! and up, which the Events stream reports; a daemon without a speaker, or whose config
+//! has no [bgp], answers FAILED_PRECONDITION.
+
+use hyper_util::rt::TokioIo;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tonic::transport::{Channel, Endpoint, Uri};
+use tonic::Code;
+use wgrd::config::{
+    BgpConfig, BgpNeighborConfig, Config, ControlConfig, GracefulRestart, PolicyAction,
+    PolicyConfig, RouterConfig, TunnelConfig,
+};
+use wgrd::control::{Control, ControlServer};
+use wgrd::keys::PrivateKey;
+use wgrd::router::Router;
+use wgrd::routing::bgp::io as bgp;
+use wgrd_proto::v1 as pb;
+
+const WAIT: Duration = Duration::from_secs(20);
+type Client = pb::bgp_client::BgpClient<Channel>;
+
+fn id(n: u8) -> Ipv4Addr {
+    Ipv4Addr::new(10, 255, 8, n)
+}
+
+fn config(n: u8, key: &PrivateKey, peer: &PrivateKey, endpoint: Option<SocketAddr>) -> Config {
+    let mut neighbor = BgpNeighborConfig::new(if n == 1 { 65002 } else { 65001 });
+    neighbor.tunnel = Some("to-peer".into());
+    neighbor.import = Some("all".into());
+    neighbor.export = Some("all".into());
+    neighbor.description = Some(format!("r{}", 3 - n));
+    Config {
+        router: RouterConfig {
+            router_id: id(n),
+            private_key: key.clone(),
+            private_key_file: None,
+            listen_port: 0,
+            listen_address: Some("127.0.0.1".parse().unwrap()),
+        },
+        host: None,
+        tunnels: vec![TunnelConfig {
+            name: "to-peer".into(),
+            peer_public_key: peer.public_key(),
+            preshared_key: None,
+            preshared_key_file: None,
+            endpoint,
+            persistent_keepalive: endpoint.map(|_| 1),
+            addresses: vec![format!("169.254.71.{}/31", n - 1).parse().unwrap()],
+            mtu: 1420,
+            listen_port: None,
+            ospf: None,
+        }],
+        routes: vec![],
+        control: Default::default(),
+        forwarding: Default::default(),
+        nat: Default::default(),
+        ospf: None,
+        bgp: Some(BgpConfig {
+            asn: 65000 + u32::from(n),
+            router_id: id(n),
+            networks: vec![format!("{}/32", id(n)).parse().unwrap()],
+            redistribute: vec![],
+            max_paths: 1,
+            multipath_relax: false,
+            hold_time: 90,
+            connect_retry: 1,
+            graceful_restart: GracefulRestart::default(),
+            neighbors: vec![neighbor],
+        }),
+        policies: vec![PolicyConfig {
+            name: "all".into(),
+            default: PolicyAction::Accept,
+            rules: vec![],
+        }],
+    }
+}
+
+async fn unix_channel(path: &Path) -> Channel {
+    let path = path.to_owned();
+    Endpoint::try_from("http://wgrd.sock")
+        .unwrap()
+        .connect_with_connector(tower::service_fn(move |_: Uri| {
+            let path = path.clone();
+            async move {
+                Ok::<_, std::io::Error>(TokioIo::new(tokio::net::UnixStream::connect(&path).await?))
+            }
+        }))
+        .await
+        .unwrap()
+}
+
+async fn serve(dir: &Path, name: &str, control: Control) -> (ControlServer, Channel) {
+    let settings = ControlConfig {
+        socket: dir.join(name),
+        ..Default::default()
+    };
+    let server = ControlServer::start(Arc::new(control), &settings)
+        .await
+        .unwrap();
+    let channel = unix_channel(server.socket()).await;
+    (server, channel)
+}
+
+async fn neighbor(c: &mut Client) -> pb::BgpNeighbor {
+    let mut n = c
+        .list_neighbors(pb::ListBgpNeighborsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .neighbors;
+    assert_eq!(n.len(), 1, "{n:?}");
+    n.remove(0)
+}
+
+async fn paths(
+    c: &mut Client,
+    table: pb::BgpTable,
+    neighbor: &str,
+    prefix: &str,
+) -> Vec<pb::BgpPath> {
+    c.list_paths(pb::ListBgpPathsRequest {
+        table: table.into(),
+        neighbor: neighbor.into(),
+        prefix: prefix.into(),
+    })
+    .await
+    .unwrap()
+    .into_inner()
+    .paths
+}
+
+/// Polls `check` through the API until it holds.
+macro_rules! wait_until {
+    ($what:expr, $check:expr) => {{
+        let start = Instant::now();
+        loop {
+            if $check {
+                break;
+            }
+            assert!(start.elapsed() < WAIT, "timed out waiting for {}", $what);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }};
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bgp_service_shows_sessions_and_paths_and_takes_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let (k1, k2) = (PrivateKey::generate(), PrivateKey::generate());
+    let r1 = Arc::new(Router::start(config(1, &k1, &k2, None)).await.unwrap());
+    let r1_addr: SocketAddr = (Ipv4Addr::LOCALHOST, r1.local_ports()[0]).into();
+    let r2 = Arc::new(
+        Router::start(config(2, &k2, &k1, Some(r1_addr)))
+            .await
+            .unwrap(),
+    );
+    let b1 = bgp::spawn(Arc::clone(&r1));
+    let b2 = bgp::spawn(Arc::clone(&r2));
+    let (s1, ch1) = serve(
+        dir.path(),
+        "r1.sock",
+        Control::new(Arc::clone(&r1), None).with_bgp(b1.client()),
+    )
+    .await;
+    let (s2, ch2) = serve(
+        dir.path(),
+        "r2.sock",
+        Control::new(Arc::clone(&r2), None).with_bgp(b2.client()),
+    )
+    .await;
+    let mut c1 = Client::new(ch1.clone());
+    let mut c2 = Client::new(ch2);
+
+    wait_until!(
+        "the session established on both sides",
+        neighbor(&mut c1).await.state == i32::from(pb::BgpState::Established)
+            && neighbor(&mut c2).await.state == i32::from(pb::BgpState::Established)
+    );
+
+    // The speaker and its neighbor, with what the OPEN exchange agreed.
+    let g = c1.get_bgp(pb::GetBgpRequest {}).await.unwrap().into_inner();
+    assert_eq!((g.asn, g.router_id.as_str()), (65001, "10.255.8.1"));
+    assert_eq!((g.neighbors, g.neighbors_established), (1, 1));
+    assert_eq!(g.originated, 1, "the [bgp] network");
+    assert!(g.listen_errors.is_empty(), "{:?}", g.listen_errors);
+    let n = neighbor(&mut c1).await;
+    assert_eq!(n.address, "169.254.71.1");
+    assert_eq!(n.tunnel, "to-peer");
+    assert_eq!(n.description, "r2");
+    assert_eq!((n.local_as, n.remote_as), (65001, 65002));
+    assert_eq!(n.state_name, "established");
+    assert!(n.established_transitions >= 1);
+    assert!(n.messages_in >= 2 && n.messages_out >= 2, "{n:?}");
+    assert!(n.since_unix > 1_600_000_000);
+    let neg = n.negotiated.clone().expect("negotiated capabilities");
+    assert_eq!((neg.peer_as, neg.peer_id.as_str()), (65002, "10.255.8.2"));
+    assert_eq!((neg.hold_time, neg.keepalive), (90, 30));
+    assert!(
+        neg.four_octet_as && neg.route_refresh && neg.ebgp,
+        "{neg:?}"
+    );
+    assert!(
+        neg.families.contains(&"ipv4-unicast".to_string()),
+        "{neg:?}"
+    );
+    let one = c1
+        .list_neighbors(pb::ListBgpNeighborsRequest {
+            address: "169.254.71.1".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(one.neighbors.len(), 1);
+
+    // r2 originates a prefix with attributes over the API; r1 has it in its Loc-RIB (best)
+    // and in r2's Adj-RIB-In, with the AS path, MED and communities it was given.
+    c2.add_path(pb::AddBgpPathRequest {
+        prefix: "192.0.2.0/24".into(),
+        attributes: Some(pb::BgpPathAttributes {
+            origin: "incomplete".into(),
+            as_path: vec![65010],
+            med: Some(5),
+            local_pref: None,
+            communities: vec!["65002:7".into()],
+            large_communities: vec!["65002:1:2".into()],
+        }),
+    })
+    .await
+    .unwrap();
+    wait_until!(
+        "r1 learns 192.0.2.0/24",
+        !paths(&mut c1, pb::BgpTable::LocRib, "", "192.0.2.0/24")
+            .await
+            .is_empty()
+    );
+    let loc = paths(&mut c1, pb::BgpTable::LocRib, "", "192.0.2.0/24").await;
+    assert_eq!(loc.len(), 1, "{loc:?}");
+    let p = &loc[0];
+    assert!(p.best);
+    assert_eq!(
+        (p.peer.as_str(), p.next_hop.as_str()),
+        ("169.254.71.1", "169.254.71.1")
+    );
+    assert_eq!(p.origin, "incomplete");
+    assert_eq!(p.as_path, vec![65002, 65010]);
+    assert_eq!(p.as_path_text, "65002 65010");
+    assert_eq!(p.as_path_segments[0].r#type, "sequence");
+    assert_eq!(p.med, Some(5));
+    assert_eq!(p.communities, vec!["65002:7".to_string()]);
+    assert_eq!(p.large_communities, vec!["65002:1:2".to_string()]);
+    let adj_in = paths(&mut c1, pb::BgpTable::AdjIn, "169.254.71.1", "192.0.2.0/24").await;
+    assert_eq!(adj_in.len(), 1, "{adj_in:?}");
+    assert_eq!(adj_in[0].as_path, vec![65002, 65010]);
+    // r2's own view: originated here (no peer) and sent to r1.
+    let local = paths(&mut c2, pb::BgpTable::LocRib, "", "192.0.2.0/24").await;
+    assert_eq!((local.len(), local[0].peer.as_str()), (1, ""));
+    let out = paths(&mut c2, pb::BgpTable::AdjOut, "169.254.71.0", "").await;
+    assert!(out.iter().any(|p| p.prefix == "192.0.2.0/24"), "{out:?}");
+    // The Loc-RIB filtered by neighbor: only what r2 sent.
+    let from_r2 = paths(&mut c1, pb::BgpTable::LocRib, "169.254.71.1", "").await;
+    assert!(
+        from_r2.iter().all(|p| p.peer == "169.254.71.1") && from_r2.len() >= 2,
+        "{from_r2:?}"
+    );
+
+    // Refusals: status codes, and nothing changes.
+    let before = c2.get_bgp(pb::GetBgpRequest {}).await.unwrap().into_inner();
+    let e = c2
+        .add_path(pb::AddBgpPathRequest {
+            prefix: "198.51.100.1/24".into(),
+            attributes: Some(pb::BgpPathAttributes {
+                communities: vec!["65536:1".into()],
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(
+        e.message().contains("host bits") && e.message().contains("communities[1]"),
+        "every problem listed: {}",
+        e.message()
+    );
+    let e = c2
+        .delete_path(pb::DeleteBgpPathRequest {
+            prefix: "203.0.113.0/24".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound, "{e:?}");
+    let e = c2
+        .delete_path(pb::DeleteBgpPathRequest {
+            prefix: "not a prefix".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    let e = c1
+        .list_paths(pb::ListBgpPathsRequest {
+            table: pb::BgpTable::AdjIn.into(),
+            neighbor: "169.254.99.1".into(),
+            prefix: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+    let e = c1
+        .list_paths(pb::ListBgpPathsRequest {
+            table: pb::BgpTable::AdjOut.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "ADJ_OUT needs a neighbor");
+    let e = c1
+        .reset_neighbor(pb::ResetBgpNeighborRequest {
+            address: "169.254.99.1".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+    let e = c1
+        .reset_neighbor(pb::ResetBgpNeighborRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.code(),
+        Code::InvalidArgument,
+        "neither an address nor all"
+    );
+    let after = c2.get_bgp(pb::GetBgpRequest {}).await.unwrap().into_inner();
+    assert_eq!(before.originated, after.originated);
+    assert_eq!(
+        neighbor(&mut c1).await.established_transitions,
+        n.established_transitions
+    );
+
+    // Soft reset outbound on r1 sends its routes again: r2 counts more UPDATEs, and the
+    // session stays up. Inbound asks r2 for its routes again (ROUTE-REFRESH).
+    let updates = neighbor(&mut c2).await.updates_in;
+    let r = c1
+        .reset_neighbor(pb::ResetBgpNeighborRequest {
+            address: "169.254.71.1".into(),
+            soft_out: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.neighbors, vec!["169.254.71.1".to_string()]);
+    wait_until!(
+        "r2 receives r1's routes again",
+        neighbor(&mut c2).await.updates_in > updates
+    );
+    let updates = neighbor(&mut c1).await.updates_in;
+    c1.reset_neighbor(pb::ResetBgpNeighborRequest {
+        all: true,
+        soft_in: true,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    wait_until!(
+        "r2 sends its routes again on ROUTE-REFRESH",
+        neighbor(&mut c1).await.updates_in > updates
+    );
+    let n1 = neighbor(&mut c1).await;
+    assert_eq!(n1.state_name, "established");
+    assert_eq!(n1.established_transitions, n.established_transitions);
+
+    // DeletePath withdraws: gone from r1's Loc-RIB and Adj-RIB-In.
+    c2.delete_path(pb::DeleteBgpPathRequest {
+        prefix: "192.0.2.0/24".into(),
+    })
+    .await
+    .unwrap();
+    wait_until!(
+        "the withdrawal reaches r1",
+        paths(&mut c1, pb::BgpTable::LocRib, "", "192.0.2.0/24")
+            .await
+            .is_empty()
+    );
+    assert!(
+        paths(&mut c1, pb::BgpTable::AdjIn, "169.254.71.1", "192.0.2.0/24")
+            .await
+            .is_empty()
+    );
+
+    // Events: the initial state has the neighbor; a hard reset shows up as changes, down
+    // and established again.
+    let mut events = pb::events_client::EventsClient::new(ch1)
+        .watch(pb::WatchRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    use pb::event::Kind;
+    let mut saw_initial = false;
+    loop {
+        let e = events.message().await.unwrap().unwrap();
+        match e.kind {
+            Some(Kind::BgpNeighborState(n)) => {
+                assert_eq!(
+                    (n.address.as_str(), n.state_name.as_str()),
+                    ("169.254.71.1", "established")
+                );
+                saw_initial = true;
+            }
+            Some(Kind::InitialStateDone(_)) => break,
+            _ => {}
+        }
+    }
+    assert!(saw_initial, "the BGP neighbor is in the initial state");
+    let r = c1
+        .reset_neighbor(pb::ResetBgpNeighborRequest {
+            address: "169.254.71.1".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.neighbors.len(), 1);
+    let (mut left, mut back) = (false, false);
+    let start = Instant::now();
+    while !back {
+        let e = tokio::time::timeout(WAIT.saturating_sub(start.elapsed()), events.message())
+            .await
+            .expect("neighbor events after a hard reset")
+            .unwrap()
+            .unwrap();
+        if let Some(Kind::BgpNeighborChanged(c)) = e.kind {
+            assert_eq!(c.address, "169.254.71.1");
+            assert!(c.present);
+            if c.state_name != "established" {
+                left = true;
+            } else if c.established_transitions > n.established_transitions {
+                back = true;
+            }
+        }
+    }
+    // Leaving Established may be sampled away when the session comes back at once; the
+    // grown established_transitions still reports the flap.
+    eprintln!("hard reset seen leaving Established on the stream: {left}");
+    assert!(neighbor(&mut c1).await.established_transitions > n.established_transitions);
+
+    // Without a speaker, and with a speaker but no [bgp]: FAILED_PRECONDITION.
+    let (bare, ch) = serve(dir.path(), "bare.sock", Control::new(Arc::clone(&r1), None)).await;
+    let e = Client::new(ch)
+        .get_bgp(pb::GetBgpRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    assert_eq!(e.message(), "BGP is not enabled");
+    let mut plain = config(1, &PrivateKey::generate(), &k2, None);
+    plain.bgp = None;
+    plain.policies.clear();
+    let r3 = Arc::new(Router::start(plain).await.unwrap());
+    let b3 = bgp::spawn(Arc::clone(&r3));
+    let (s3, ch) = serve(
+        dir.path(),
+        "r3.sock",
+        Control::new(Arc::clone(&r3), None).with_bgp(b3.client()),
+    )
+    .await;
+    let mut c3 = Client::new(ch);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for e in [
+        c3.get_bgp(pb::GetBgpRequest {}).await.unwrap_err(),
+        c3.add_path(pb::AddBgpPathRequest {
+            prefix: "192.0.2.0/24".into(),
+            attributes: None,
+        })
+        .await
+        .unwrap_err(),
+        c3.list_neighbors(pb::ListBgpNeighborsRequest::default())
+            .await
+            .unwrap_err(),
+    ] {
+        assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    }
+
+    for s in [bare, s1, s2, s3] {
+        s.shutdown().await;
+    }
+    for b in [b1, b2, b3] {
+        b.shutdown().await;
+    }
+    for r in [r1, r2, r3] {
+        r.shutdown().await;
+    }
+}
