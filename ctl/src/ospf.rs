@@ -76,6 +76,7 @@ pub fn interfaces_json(r: &pb::OspfInterfacesResponse) -> Value {
             "dead_interval": i.dead_interval,
             "auth": i.auth,
             "auth_key_id": i.auth_key_id,
+            "liveness_ms": i.liveness_ms,
             "neighbor_router_id": i.neighbor_router_id,
             "neighbor_state": i.neighbor_state,
         })).collect::<Vec<_>>(),

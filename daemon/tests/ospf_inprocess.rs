@@ -242,3 +242,68 @@ async fn triangle_converges_follows_lowest_cost_and_reroutes_when_a_router_stops
     r1.shutdown().await;
     r3.shutdown().await;
 }
+
+/// `liveness-ms` reaches the tunnels: `[ospf] liveness-ms` for tunnels that set none, a
+/// tunnel's own value before it, a change applied at runtime; the status shows what the
+/// tunnel runs with. Then the peer stops and the adjacency ends on the liveness report,
+/// long before the fast profile's 3 s dead interval could end it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configured_liveness_reaches_the_tunnel_and_ends_the_adjacency() {
+    let keys: Vec<PrivateKey> = (0..2).map(|_| PrivateKey::generate()).collect();
+    let id = |n: u8| Ipv4Addr::new(10, 255, 3, n);
+    let ms = Duration::from_millis;
+
+    let mut c1 = router_config(id(1), &keys[0]);
+    c1.tunnels = vec![tunnel("to-r2", &keys[1], None, "169.254.12.0/31", 10)];
+    c1.ospf.as_mut().unwrap().liveness_ms = Some(300);
+    let r1 = Arc::new(Router::start(c1.clone()).await.unwrap());
+    let r1_addr: SocketAddr = (Ipv4Addr::LOCALHOST, r1.local_ports()[0]).into();
+    let mut c2 = router_config(id(2), &keys[1]);
+    let mut t = tunnel("to-r1", &keys[0], Some(r1_addr), "169.254.12.1/31", 10);
+    t.ospf.as_mut().unwrap().liveness_ms = Some(250);
+    c2.tunnels = vec![t];
+    c2.ospf.as_mut().unwrap().liveness_ms = Some(5000);
+    let r2 = Arc::new(Router::start(c2).await.unwrap());
+    let o1 = ospf::spawn(Arc::clone(&r1));
+    let o2 = ospf::spawn(Arc::clone(&r2));
+    wait_for("the adjacency Full", || full(&o1) == 1 && full(&o2) == 1).await;
+
+    let tunnel_liveness =
+        |r: &Router, name: &str| r.path().tunnels.load().by_name(name).unwrap().liveness();
+    let shown = |h: &OspfHandle| h.status().interfaces[0].liveness;
+    assert_eq!(tunnel_liveness(&r1, "to-r2"), Some(ms(300)));
+    assert_eq!(shown(&o1), Some(ms(300)));
+    assert_eq!(
+        tunnel_liveness(&r2, "to-r1"),
+        Some(ms(250)),
+        "the tunnel's own wins"
+    );
+    assert_eq!(shown(&o2), Some(ms(250)));
+
+    // A runtime change reaches the tunnel without restarting the speaker.
+    c1.ospf.as_mut().unwrap().liveness_ms = Some(400);
+    r1.apply(c1.clone()).await.unwrap();
+    wait_for("the new interval on r1's tunnel", || {
+        tunnel_liveness(&r1, "to-r2") == Some(ms(400)) && shown(&o1) == Some(ms(400))
+    })
+    .await;
+    assert_eq!(full(&o1), 1, "the adjacency stayed up");
+    // A new interval re-arms silence detection only after a few of the peer's probes
+    // (the tunnel waits to see that its peer probes at all); give them a second.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    // r2 goes away: r1's adjacency ends on the liveness report (400 ms plus a timer
+    // tick), not on the 3 s dead interval.
+    let cut = Instant::now();
+    o2.shutdown().await;
+    r2.shutdown().await;
+    wait_for("r1's neighbor to go", || full(&o1) == 0).await;
+    let down = cut.elapsed();
+    eprintln!("adjacency down {down:?} after r2 stopped (liveness 400 ms)");
+    assert!(
+        down < Duration::from_millis(2500),
+        "took {down:?}: the dead interval, not liveness, ended it"
+    );
+    o1.shutdown().await;
+    r1.shutdown().await;
+}

@@ -234,6 +234,9 @@ pub struct OspfConfig {
     pub profile: OspfProfile,
     /// Routes of other sources originated as AS-external-LSAs.
     pub redistribute: Vec<OspfRedistribute>,
+    /// `liveness-ms`: tunnel liveness interval of tunnels that set none (turns liveness
+    /// on for them whatever their profile).
+    pub liveness_ms: Option<u32>,
 }
 
 impl Default for OspfConfig {
@@ -243,9 +246,17 @@ impl Default for OspfConfig {
             area: Ipv4Addr::UNSPECIFIED,
             profile: OspfProfile::Default,
             redistribute: vec![],
+            liveness_ms: None,
         }
     }
 }
+
+/// The tunnel liveness interval of the `fast` profile when `liveness-ms` is not set.
+pub const FAST_LIVENESS_MS: u32 = 1000;
+/// Bounds of `liveness-ms` (the timer thread ticks at least every quarter of the shortest
+/// interval, so 100 ms still detects a silent peer within about 125 ms).
+pub const LIVENESS_MS_MIN: u32 = 100;
+pub const LIVENESS_MS_MAX: u32 = 60_000;
 
 /// Timer sets for OSPF interfaces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -311,6 +322,8 @@ pub struct TunnelOspf {
     pub profile: Option<OspfProfile>,
     /// Cryptographic authentication (`auth = { ... }`); None: null authentication.
     pub auth: Option<OspfAuth>,
+    /// `liveness-ms`: this tunnel's liveness interval (turns liveness on).
+    pub liveness_ms: Option<u32>,
 }
 
 /// A tunnel's `ospf = { auth = { key-id = 1, key-file = "ospf.key", type = "..." } }`.

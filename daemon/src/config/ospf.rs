@@ -9,9 +9,17 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 use toml_edit::{value, Array, DocumentMut, InlineTable, Item, Table, Value};
 
-const OSPF_KEYS: &[&str] = &["enabled", "area", "profile", "redistribute"];
+const OSPF_KEYS: &[&str] = &["enabled", "area", "profile", "redistribute", "liveness-ms"];
 const REDISTRIBUTE_KEYS: &[&str] = &["from", "metric", "type"];
-const TUNNEL_OSPF_KEYS: &[&str] = &["enabled", "cost", "hello", "dead", "profile", "auth"];
+const TUNNEL_OSPF_KEYS: &[&str] = &[
+    "enabled",
+    "cost",
+    "hello",
+    "dead",
+    "profile",
+    "auth",
+    "liveness-ms",
+];
 const AUTH_KEYS: &[&str] = &["key-id", "key-file", "type"];
 /// RFC 2328 D.3: an MD5 key is at most 16 bytes.
 const MD5_KEY_MAX: usize = 16;
@@ -25,6 +33,12 @@ fn profile(cx: &mut Cx, f: &Field) -> Option<OspfProfile> {
             None
         }
     }
+}
+
+/// `liveness-ms = 300`: milliseconds, [`LIVENESS_MS_MIN`]..=[`LIVENESS_MS_MAX`].
+fn liveness_ms(cx: &mut Cx, f: &Field) -> Option<u32> {
+    f.int(cx, i64::from(LIVENESS_MS_MIN), i64::from(LIVENESS_MS_MAX))
+        .map(|n| n as u32)
 }
 
 fn section<'a>(cx: &mut Cx, f: &Field<'a>, what: &str) -> Option<Section<'a>> {
@@ -70,6 +84,12 @@ pub(super) fn ospf(cx: &mut Cx, f: &Field) -> Option<OspfConfig> {
     if let Some(f) = s.get(cx, "profile") {
         match profile(cx, &f) {
             Some(p) => c.profile = p,
+            None => ok = false,
+        }
+    }
+    if let Some(f) = s.get(cx, "liveness-ms") {
+        match liveness_ms(cx, &f) {
+            Some(n) => c.liveness_ms = Some(n),
             None => ok = false,
         }
     }
@@ -166,6 +186,12 @@ pub(super) fn tunnel_ospf(cx: &mut Cx, f: &Field, dir: &Path) -> Option<TunnelOs
     if let Some(f) = s.get(cx, "profile") {
         match profile(cx, &f) {
             Some(p) => t.profile = Some(p),
+            None => ok = false,
+        }
+    }
+    if let Some(f) = s.get(cx, "liveness-ms") {
+        match liveness_ms(cx, &f) {
+            Some(n) => t.liveness_ms = Some(n),
             None => ok = false,
         }
     }
@@ -282,6 +308,12 @@ pub(crate) fn save_ospf(doc: &mut DocumentMut, config: &Config) {
     put("enabled", o.enabled.into(), o.enabled == d.enabled);
     put("area", o.area.to_string().into(), o.area == d.area);
     put("profile", o.profile.name().into(), o.profile == d.profile);
+    match o.liveness_ms {
+        Some(ms) => put("liveness-ms", i64::from(ms).into(), false),
+        None => {
+            t.remove("liveness-ms");
+        }
+    }
     if o.redistribute.is_empty() {
         t.remove("redistribute");
     } else {
@@ -328,6 +360,9 @@ pub(crate) fn save_tunnel_ospf(t: &mut Table, o: &Option<TunnelOspf>) {
     }
     if let Some(p) = o.profile {
         it.insert("profile", p.name().into());
+    }
+    if let Some(ms) = o.liveness_ms {
+        it.insert("liveness-ms", i64::from(ms).into());
     }
     if let Some(a) = &o.auth {
         let mut at = InlineTable::new();

@@ -1390,6 +1390,7 @@ fn ospf_section_and_tunnel_keys_load_into_the_model() {
             dead: Some(7),
             profile: Some(OspfProfile::Fast),
             auth: None,
+            liveness_ms: None,
         })
     );
     let c = f.ok(&format!(
@@ -1550,4 +1551,68 @@ fn ospf_auth_problems_are_reported_without_the_key() {
         "tunnel[1].ospf.auth.key-id",
         8,
     );
+}
+
+#[test]
+fn ospf_liveness_ms_loads_at_both_levels_and_survives_a_save() {
+    let f = Fixture::new();
+    let c = f.ok(&format!(
+        "{OSPF_BASE}ospf = {{ liveness-ms = 300 }}\n[ospf]\nliveness-ms = 60000\n"
+    ));
+    assert_eq!(c.tunnels[0].ospf.as_ref().unwrap().liveness_ms, Some(300));
+    assert_eq!(c.ospf.as_ref().unwrap().liveness_ms, Some(60_000));
+    let c = f.ok(&format!("{OSPF_BASE}[ospf]\nliveness-ms = 100\n"));
+    assert_eq!(c.ospf.as_ref().unwrap().liveness_ms, Some(100));
+    assert_eq!(
+        f.ok(&format!("{OSPF_BASE}[ospf]\n"))
+            .ospf
+            .unwrap()
+            .liveness_ms,
+        None
+    );
+
+    let text = f.text(&format!(
+        "{OSPF_BASE}ospf = {{ liveness-ms = 300 }}\n[ospf]\nliveness-ms = 500 # quick\n"
+    ));
+    let path = f.config_path();
+    fs::write(&path, &text).unwrap();
+    let mut c = load_file(&path).unwrap();
+    save::save(&path, &c).unwrap();
+    assert_eq!(fs::read_to_string(&path).unwrap(), text);
+    c.ospf.as_mut().unwrap().liveness_ms = Some(250);
+    c.tunnels[0].ospf.as_mut().unwrap().liveness_ms = None;
+    save::save(&path, &c).unwrap();
+    let saved = fs::read_to_string(&path).unwrap();
+    assert!(saved.contains("liveness-ms = 250"), "{saved}");
+    assert_eq!(load_file(&path).unwrap(), c);
+    c.ospf.as_mut().unwrap().liveness_ms = None;
+    save::save(&path, &c).unwrap();
+    let saved = fs::read_to_string(&path).unwrap();
+    assert!(!saved.contains("liveness"), "{saved}");
+    assert_eq!(load_file(&path).unwrap(), c);
+}
+
+#[test]
+fn ospf_liveness_ms_outside_100_ms_to_60_s_is_refused() {
+    let f = Fixture::new();
+    for bad in ["99", "60001", "0", "-5"] {
+        let e = f.only_error(
+            &format!("{OSPF_BASE}[ospf]\nliveness-ms = {bad}\n"),
+            "ospf.liveness-ms",
+            9,
+        );
+        assert_why(&e, "100..=60000");
+    }
+    let e = f.only_error(
+        &format!("{OSPF_BASE}ospf = {{ liveness-ms = 50 }}\n"),
+        "tunnel[1].ospf.liveness-ms",
+        8,
+    );
+    assert_why(&e, "100..=60000");
+    let e = f.only_error(
+        &format!("{OSPF_BASE}[ospf]\nliveness-ms = \"300ms\"\n"),
+        "ospf.liveness-ms",
+        9,
+    );
+    assert_why(&e, "integer");
 }

@@ -132,6 +132,9 @@ impl pb::ospf_server::Ospf for OspfService {
                     dead_interval: i.dead,
                     auth: i.auth.map_or("none", |a| a.0).to_owned(),
                     auth_key_id: i.auth.map_or(0, |a| u32::from(a.1)),
+                    liveness_ms: i
+                        .liveness
+                        .map_or(0, |l| u32::try_from(l.as_millis()).unwrap_or(u32::MAX)),
                     neighbor_router_id: i.neighbor.map(|n| n.0.to_string()).unwrap_or_default(),
                     neighbor_state: i
                         .neighbor

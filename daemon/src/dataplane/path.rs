@@ -35,6 +35,8 @@ const HOST_DRAIN_READS: usize = 16;
 
 /// How often boringtun's timers are driven.
 const TIMER_TICK: Duration = Duration::from_millis(100);
+/// The shortest timer tick (for the shortest liveness intervals).
+const TIMER_TICK_MIN: Duration = Duration::from_millis(20);
 
 /// A packet for the router itself that the data path does not answer on its own (OSPF,
 /// BGP's TCP, echo replies to pings the router sent...), with where it came from.
@@ -326,13 +328,18 @@ impl PacketPath {
         }
     }
 
+    /// Drives every tunnel's timers: every [`TIMER_TICK`], or every quarter of the
+    /// shortest liveness interval when that is shorter (probes go out every third of it
+    /// and a silence is noticed within a quarter of it).
     fn timer_loop(&self) {
         let mut wire = vec![0u8; BUFFER_BYTES];
         let mut last_reset = Instant::now();
         let mut seen: HashMap<TunnelId, Seen> = HashMap::new();
+        let mut tick = TIMER_TICK;
         while !self.stopping() {
-            std::thread::sleep(TIMER_TICK);
+            std::thread::sleep(tick);
             let tunnels = self.tunnels.load();
+            tick = timer_tick(tunnels.iter().filter_map(|t| t.liveness()));
             for tunnel in tunnels.iter() {
                 let port = &self.ports[tunnel.socket];
                 let liveness = tunnel.tick(&mut wire, &mut |d, to| {
@@ -526,5 +533,29 @@ impl PacketPath {
         self.transmit(&tunnels, Egress::Tunnel(id), packet, &mut s);
         self.flush(&mut s);
         true
+    }
+}
+
+/// The timer thread's sleep: [`TIMER_TICK`], or a quarter of the shortest liveness
+/// interval, but not under [`TIMER_TICK_MIN`].
+fn timer_tick(liveness: impl Iterator<Item = Duration>) -> Duration {
+    liveness
+        .map(|l| l / 4)
+        .min()
+        .map_or(TIMER_TICK, |q| q.clamp(TIMER_TICK_MIN, TIMER_TICK))
+}
+
+#[cfg(test)]
+mod timer_tests {
+    use super::*;
+
+    #[test]
+    fn the_timer_ticks_faster_for_short_liveness_intervals() {
+        let ms = Duration::from_millis;
+        assert_eq!(timer_tick(std::iter::empty()), TIMER_TICK);
+        assert_eq!(timer_tick([ms(1000), ms(5000)].into_iter()), TIMER_TICK);
+        assert_eq!(timer_tick([ms(1000), ms(300)].into_iter()), ms(75));
+        assert_eq!(timer_tick([ms(100)].into_iter()), ms(25));
+        assert_eq!(timer_tick([ms(40)].into_iter()), TIMER_TICK_MIN);
     }
 }

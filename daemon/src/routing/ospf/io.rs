@@ -14,6 +14,7 @@ use super::packet::IP_PROTOCOL;
 use super::spf::{PathType, Route};
 use crate::config::{
     Config, OspfAuthType, OspfProfile, RedistributeFrom, RouteVia, DEFAULT_OSPF_COST,
+    FAST_LIVENESS_MS,
 };
 use crate::dataplane::path::{LocalPacket, TunnelEvent, TunnelTable};
 use crate::dataplane::{Ingress, NextHop, TunnelId};
@@ -29,9 +30,11 @@ use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-/// The liveness interval asked of tunnels with the fast profile.
-pub const FAST_LIVENESS: Duration = Duration::from_secs(1);
-/// How often the running config is re-read for changes no event announces.
+/// The liveness interval asked of tunnels with the fast profile (unless `liveness-ms`
+/// says otherwise).
+pub const FAST_LIVENESS: Duration = Duration::from_millis(FAST_LIVENESS_MS as u64);
+/// How often the running config is re-read for changes no event announces (and the
+/// status, with its counters, republished).
 const CONFIG_POLL: Duration = Duration::from_secs(2);
 /// Cost of host prefixes (LAN behind the host, `via = "host"` routes).
 const HOST_STUB_COST: u16 = 1;
@@ -59,6 +62,8 @@ pub struct InterfaceInfo {
     pub dead: u32,
     /// (algorithm name, key id) with cryptographic authentication.
     pub auth: Option<(&'static str, u8)>,
+    /// The liveness interval the tunnel itself runs with (None: liveness off).
+    pub liveness: Option<Duration>,
     pub neighbor: Option<(Ipv4Addr, State)>,
 }
 
@@ -148,8 +153,8 @@ struct Speaker {
     built: Option<InstanceConfig>,
     /// Interface addresses (IP source of our packets) by tunnel.
     sources: BTreeMap<TunnelId, Ipv4Addr>,
-    /// Tunnels whose liveness we turned on.
-    liveness: BTreeSet<TunnelId>,
+    /// Tunnels whose liveness we turned on, with the interval.
+    liveness: BTreeMap<TunnelId, Duration>,
     status: watch::Sender<OspfStatus>,
     ident: u16,
 }
@@ -166,7 +171,7 @@ async fn run(
         instance: None,
         built: None,
         sources: BTreeMap::new(),
-        liveness: BTreeSet::new(),
+        liveness: BTreeMap::new(),
         status,
         ident: 0,
     };
@@ -198,7 +203,11 @@ async fn run(
                 Err(broadcast::error::RecvError::Lagged(_)) => s.reconfigure().await,
                 Err(broadcast::error::RecvError::Closed) => break,
             },
-            _ = poll.tick() => s.reconfigure().await,
+            _ = poll.tick() => {
+                s.reconfigure().await;
+                // Counters (drops above all) change without any state change.
+                s.publish();
+            }
             _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {
                 s.input(Input::Timer).await;
             }
@@ -208,7 +217,7 @@ async fn run(
         .replace_protocol_routes(RouteSource::Ospf, vec![])
         .await;
     let tunnels = s.router.path().tunnels.load();
-    for id in &s.liveness {
+    for id in s.liveness.keys() {
         if let Some(t) = tunnels.get(*id) {
             t.set_liveness(None);
         }
@@ -317,6 +326,7 @@ impl Speaker {
                     hello: c.hello,
                     dead: c.dead,
                     auth: c.auth.as_ref().map(|k| (k.algorithm.name(), k.key_id)),
+                    liveness: tunnels.get(c.tunnel).and_then(|t| t.liveness()),
                     neighbor: n.map(|n| (n.router_id, n.state)),
                 })
                 .collect(),
@@ -351,6 +361,31 @@ impl Speaker {
         self.status.send_replace(status);
     }
 
+    /// Liveness where the profile or `liveness-ms` asks for it, with that interval; off
+    /// again on tunnels we no longer want it on. True if anything changed.
+    fn apply_liveness(&mut self, config: &Config, tunnels: &TunnelTable) -> bool {
+        let wanted = liveness_intervals(config, tunnels);
+        if wanted == self.liveness {
+            return false;
+        }
+        for id in self.liveness.keys() {
+            if !wanted.contains_key(id) {
+                if let Some(t) = tunnels.get(*id) {
+                    t.set_liveness(None);
+                }
+            }
+        }
+        for (id, interval) in &wanted {
+            if self.liveness.get(id) != Some(interval) {
+                if let Some(t) = tunnels.get(*id) {
+                    t.set_liveness(Some(*interval));
+                }
+            }
+        }
+        self.liveness = wanted;
+        true
+    }
+
     /// Re-reads the router's config and tunnels; starts, changes or stops the instance.
     async fn reconfigure(&mut self) {
         let config = self.router.config().await;
@@ -360,7 +395,11 @@ impl Speaker {
             .as_ref()
             .filter(|o| o.enabled)
             .map(|_| instance_config(&config, &tunnels));
+        let liveness_changed = self.apply_liveness(&config, &tunnels);
         if wanted == self.built {
+            if liveness_changed {
+                self.publish();
+            }
             return;
         }
         self.sources.clear();
@@ -370,21 +409,6 @@ impl Speaker {
                     .insert(i.tunnel, i.address.map_or(cfg.router_id, |a| a.ip()));
             }
         }
-        // Liveness for fast-profile tunnels; off again for those we no longer want it on.
-        let fast: BTreeSet<TunnelId> = fast_tunnels(&config, &tunnels);
-        for id in self.liveness.difference(&fast) {
-            if let Some(t) = tunnels.get(*id) {
-                t.set_liveness(None);
-            }
-        }
-        for id in &fast {
-            if !self.liveness.contains(id) {
-                if let Some(t) = tunnels.get(*id) {
-                    t.set_liveness(Some(FAST_LIVENESS));
-                }
-            }
-        }
-        self.liveness = fast;
         let now = Instant::now();
         match (&mut self.instance, wanted.clone()) {
             (None, Some(cfg)) => {
@@ -430,22 +454,26 @@ fn v4(net: &IpNetwork) -> Option<Ipv4Network> {
     }
 }
 
-fn fast_tunnels(config: &Config, tunnels: &TunnelTable) -> BTreeSet<TunnelId> {
+/// The liveness interval of every OSPF tunnel that has one: its own `liveness-ms`, else
+/// `[ospf] liveness-ms`, else [`FAST_LIVENESS`] with the fast profile; none otherwise.
+pub fn liveness_intervals(config: &Config, tunnels: &TunnelTable) -> BTreeMap<TunnelId, Duration> {
     let Some(ospf) = config.ospf.as_ref().filter(|o| o.enabled) else {
-        return BTreeSet::new();
+        return BTreeMap::new();
     };
     config
         .tunnels
         .iter()
         .filter(|t| !t.ospf.as_ref().is_some_and(|o| o.disabled))
-        .filter(|t| {
-            t.ospf
-                .as_ref()
-                .and_then(|o| o.profile)
-                .unwrap_or(ospf.profile)
-                == OspfProfile::Fast
+        .filter_map(|t| {
+            let o = t.ospf.as_ref();
+            let profile = o.and_then(|o| o.profile).unwrap_or(ospf.profile);
+            let ms = o
+                .and_then(|o| o.liveness_ms)
+                .or(ospf.liveness_ms)
+                .or((profile == OspfProfile::Fast).then_some(FAST_LIVENESS_MS))?;
+            let id = tunnels.by_name(&t.name)?.id;
+            Some((id, Duration::from_millis(u64::from(ms))))
         })
-        .filter_map(|t| tunnels.by_name(&t.name).map(|t| t.id))
         .collect()
 }
 
