@@ -17,8 +17,8 @@ use anyhow::{Context, Result};
 use std::os::unix::fs::PermissionsExt as _;
 use std::time::{Duration, Instant};
 use wgrd_tests::{
-    netns_test, ping, topo, wait_ping, wait_until, Keypair, Netns, WgGo, WgGoConf, WgPeer, Wgrd,
-    WgrdConf, WgrdTunnel,
+    netns_test, ping, topo, wait_ping, wait_until, wgrctl_json, Keypair, Netns, WgGo, WgGoConf,
+    WgPeer, Wgrd, WgrdConf, WgrdTunnel,
 };
 
 const CONVERGE: Duration = Duration::from_secs(30);
@@ -74,6 +74,14 @@ impl Bird {
     fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("bird.log")).unwrap_or_default()
     }
+
+    /// Replace the config and have BIRD load it.
+    fn reconfigure(&self, conf: &str) -> Result<()> {
+        std::fs::write(self.dir.path().join("bird.conf"), conf)?;
+        let out = self.birdc("configure")?;
+        anyhow::ensure!(out.contains("Reconfigur"), "birdc configure: {out}");
+        Ok(())
+    }
 }
 
 impl Drop for Bird {
@@ -116,6 +124,165 @@ protocol ospf v2 {
 }
 "#
     .to_string()
+}
+
+/// BIRD's config with HMAC-SHA-256 authentication (RFC 5709) on the tunnel.
+fn bird_conf_auth(password: &str) -> String {
+    bird_conf().replace(
+        "interface \"wg0\" { type ptp; hello 1; dead 4; };",
+        &format!(
+            "interface \"wg0\" {{ type ptp; hello 1; dead 4; \
+             authentication cryptographic; \
+             password \"{password}\" {{ id 1; algorithm hmac sha256; }}; }};"
+        ),
+    )
+}
+
+fn wgrd_ospf_state(socket: &std::path::Path) -> String {
+    wgrctl_json(socket, &["ospf", "neighbors"])
+        .ok()
+        .and_then(|v| v.get(0)?.get("state")?.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+fn wgrd_ospf_counter(socket: &std::path::Path, name: &str) -> u64 {
+    wgrctl_json(socket, &["ospf", "interfaces"])
+        .ok()
+        .and_then(|v| v["counters"][name].as_u64())
+        .unwrap_or(0)
+}
+
+/// wgrd and BIRD with HMAC-SHA-256 authentication (key id 1): Full, routes both ways and
+/// ping; then BIRD's key changes: the adjacency ends, does not come back, and wgrd counts
+/// the packets it drops for their digest.
+#[test]
+fn wgrd_and_bird_authenticate_with_hmac_sha256_and_refuse_a_wrong_key() -> Result<()> {
+    let Some(_t) = netns_test(
+        "wgrd_and_bird_authenticate_with_hmac_sha256_and_refuse_a_wrong_key",
+        &["wireguard-go", "wg", "bird", "birdc"],
+    ) else {
+        return Ok(());
+    };
+    wgrd_tests::wgrd::wgrd_bin()?;
+    wgrd_tests::wgrd::wgrctl_bin()?;
+    let lab = topo::two_sites()?;
+    let (ka, kb) = (Keypair::generate()?, Keypair::generate()?);
+    let key = "wgrd-bird-hmac-sha256-key";
+
+    let dir = tempfile::Builder::new()
+        .prefix("wgrdt-ospf-auth-")
+        .tempdir()?;
+    let key_file = dir.path().join("router.key");
+    std::fs::write(&key_file, format!("{}\n", ka.private))?;
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600))?;
+    let ospf_key = dir.path().join("ospf.key");
+    std::fs::write(&ospf_key, format!("{key}\n"))?;
+    std::fs::set_permissions(&ospf_key, std::fs::Permissions::from_mode(0o600))?;
+    let socket = dir.path().join("wgrd.sock");
+    let conf = WgrdConf::new("10.255.0.1", &ka)
+        .tunnel(
+            WgrdTunnel::new("to-bird", &kb.public, Some("192.168.77.2:51820"))
+                .addresses(&["169.254.0.0/31"])
+                .keepalive(5),
+        )
+        .route("10.1.0.0/24", "host")
+        .export_routes(true);
+    let toml = conf.to_toml(&key_file).replace(
+        "name = \"to-bird\"",
+        &format!(
+            "name = \"to-bird\"\nospf = {{ hello = 1, dead = 4, profile = \"fast\", \
+             auth = {{ key-id = 1, type = \"hmac-sha256\", key-file = \"{}\" }} }}",
+            ospf_key.display()
+        ),
+    ) + &format!("\n[ospf]\n\n[control]\nsocket = \"{}\"\n", socket.display());
+    let _wg = WgGo::start(
+        lab.ns("rB"),
+        &WgGoConf {
+            interface: "wg0".into(),
+            key: kb.clone(),
+            listen_port: 51820,
+            addresses: vec!["169.254.0.1/31".into()],
+            peers: vec![WgPeer::any(&ka.public, None)],
+            mtu: 1420,
+        },
+    )?;
+    let bird = Bird::start(lab.ns("rB"), &bird_conf_auth(key))?;
+    let started = Instant::now();
+    let wgrd = Wgrd::start_raw(lab.ns("rA"), &toml)?;
+    let diag = || {
+        format!(
+            "bird: {:?}\nwgrd: {:?}\nwgrd log:\n{}",
+            bird.birdc("show ospf neighbors"),
+            wgrctl_json(&socket, &["ospf", "interfaces"]),
+            wgrd.log()
+        )
+    };
+
+    wait_until("Full on both sides, authenticated", CONVERGE, || {
+        wgrd_ospf_state(&socket) == "full"
+            && bird
+                .birdc("show ospf neighbors")
+                .is_ok_and(|s| s.contains("Full"))
+    })
+    .with_context(diag)?;
+    let adjacency = started.elapsed();
+    let has_route = |ns: &str, prefix: &str, dev: &str| {
+        lab.ns(ns)
+            .ip(&["-4", "route", "show", prefix])
+            .is_ok_and(|s| s.contains(dev))
+    };
+    wait_until("the LANs both ways", CONVERGE, || {
+        has_route("rA", "10.2.0.0/24", "wgrd0") && has_route("rB", "10.1.0.0/24", "wg0")
+    })
+    .with_context(diag)?;
+    wait_ping(lab.ns("lanA"), "10.2.0.2", Duration::from_secs(10))?;
+    let ifaces = wgrctl_json(&socket, &["ospf", "interfaces"])?;
+    assert_eq!(ifaces["interfaces"][0]["auth"], "hmac-sha256", "{ifaces}");
+    assert_eq!(wgrd_ospf_counter(&socket, "auth_bad_digest"), 0, "{ifaces}");
+    println!(
+        "HMAC-SHA-256 with BIRD: Full after {adjacency:?}, routes both ways after {:?}",
+        started.elapsed()
+    );
+
+    // BIRD's key changes: wgrd drops its packets (bad digest), the adjacency ends on the
+    // dead interval and stays down.
+    bird.reconfigure(&bird_conf_auth("not-the-same-key"))?;
+    wait_until(
+        "the adjacency to end on both sides",
+        Duration::from_secs(15),
+        || {
+            wgrd_ospf_state(&socket) != "full"
+                && bird
+                    .birdc("show ospf neighbors")
+                    .is_ok_and(|s| !s.contains("Full"))
+        },
+    )
+    .with_context(diag)?;
+    let dropped = wgrd_ospf_counter(&socket, "auth_bad_digest");
+    assert!(dropped > 0, "{}", diag());
+    let watch = Instant::now();
+    while watch.elapsed() < Duration::from_secs(6) {
+        assert_ne!(wgrd_ospf_state(&socket), "full", "{}", diag());
+        let b = bird.birdc("show ospf neighbors")?;
+        assert!(!b.contains("Full"), "BIRD Full with a wrong key: {b}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(wgrd_ospf_counter(&socket, "auth_bad_digest") > dropped);
+    assert!(
+        wait_until("wgrd to drop BIRD's LAN", Duration::from_secs(5), || {
+            !has_route("rA", "10.2.0.0/24", "wgrd0")
+        })
+        .is_ok(),
+        "{}",
+        diag()
+    );
+    println!(
+        "wrong key: adjacency down and staying down, {} packets dropped for their digest",
+        wgrd_ospf_counter(&socket, "auth_bad_digest")
+    );
+    drop(bird);
+    wgrd.stop()?;
+    Ok(())
 }
 
 #[test]
