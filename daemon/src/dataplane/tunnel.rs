@@ -430,6 +430,13 @@ impl Tunnel {
         self.lock().liveness
     }
 
+    /// True once the peer has shown that it probes, so that its silence will be noticed
+    /// within the liveness interval (until then only the protocols' own timers are).
+    pub fn liveness_armed(&self) -> bool {
+        let s = self.lock();
+        s.liveness.is_some() && s.armed
+    }
+
     /// True while liveness detection is on and the peer is silent.
     pub fn is_silent(&self) -> bool {
         let s = self.lock();
