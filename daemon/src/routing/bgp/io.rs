@@ -129,7 +129,7 @@ enum Request {
     },
     Announce {
         prefix: IpNetwork,
-        attrs: PathAttrs,
+        attrs: Box<PathAttrs>,
         reply: oneshot::Sender<Result<(), BgpError>>,
     },
     Withdraw {
@@ -239,7 +239,7 @@ impl BgpClient {
     pub async fn announce(&self, prefix: IpNetwork, attrs: PathAttrs) -> Result<(), BgpError> {
         self.ask(|reply| Request::Announce {
             prefix,
-            attrs,
+            attrs: Box::new(attrs),
             reply,
         })
         .await
@@ -1000,7 +1000,7 @@ impl Speaker {
                 attrs.next_hop = None;
                 attrs.mp_reach = None;
                 attrs.mp_unreach = None;
-                self.api_routes.insert(prefix, attrs);
+                self.api_routes.insert(prefix, *attrs);
                 self.update_originated().await;
                 let _ = reply.send(Ok(()));
             }
