@@ -2,7 +2,8 @@
 //! NEXT_HOP, MULTI_EXIT_DISC, LOCAL_PREF, ATOMIC_AGGREGATE, AGGREGATOR), RFC 1997
 //! (COMMUNITIES), RFC 8092 (LARGE_COMMUNITY), RFC 4760 (MP_REACH_NLRI / MP_UNREACH_NLRI
 //! for IPv4 and IPv6 unicast), RFC 8950 (IPv6 next hop for IPv4 NLRI, 32-byte global +
-//! link-local next hops), RFC 6793 (AS4_PATH, AS4_AGGREGATOR, 2- or 4-octet AS_PATH).
+//! link-local next hops), RFC 6793 (AS4_PATH, AS4_AGGREGATOR, 2- or 4-octet AS_PATH),
+//! RFC 4456 (ORIGINATOR_ID, CLUSTER_LIST).
 //!
 //! Error handling is RFC 7606: [`parse_attrs`] never fails for a single bad attribute; it
 //! returns the attributes it could read plus a [`Faults`] record saying which were
@@ -31,6 +32,8 @@ pub mod code {
     pub const ATOMIC_AGGREGATE: u8 = 6;
     pub const AGGREGATOR: u8 = 7;
     pub const COMMUNITIES: u8 = 8;
+    pub const ORIGINATOR_ID: u8 = 9;
+    pub const CLUSTER_LIST: u8 = 10;
     pub const MP_REACH: u8 = 14;
     pub const MP_UNREACH: u8 = 15;
     pub const AS4_PATH: u8 = 17;
@@ -323,6 +326,12 @@ pub struct PathAttrs {
     pub aggregator: Option<Aggregator>,
     pub communities: Vec<u32>,
     pub large_communities: Vec<LargeCommunity>,
+    /// RFC 4456: the router id of the route's originator in the local AS (set by the
+    /// first route reflector).
+    pub originator_id: Option<Ipv4Addr>,
+    /// RFC 4456: the clusters the route was reflected through, most recent first (empty:
+    /// the attribute is absent).
+    pub cluster_list: Vec<Ipv4Addr>,
     pub mp_reach: Option<MpReach>,
     pub mp_unreach: Option<MpUnreach>,
     pub as4_path: Option<AsPath>,
@@ -354,11 +363,22 @@ pub struct Faults {
     pub treat_as_withdraw: Option<AttrFault>,
     /// Attributes dropped while the rest of the UPDATE stands ("attribute discard").
     pub discarded: Vec<AttrFault>,
+    /// A malformed ORIGINATOR_ID or CLUSTER_LIST (RFC 7606 7.9, 7.10): treat-as-withdraw
+    /// from an internal peer, attribute discard from an external one. The codec does not
+    /// know which the sender is; the receiver decides (see [`Faults::withdraws`]).
+    pub ibgp_treat_as_withdraw: Option<AttrFault>,
 }
 
 impl Faults {
     pub fn is_clean(&self) -> bool {
-        self.treat_as_withdraw.is_none() && self.discarded.is_empty()
+        self.treat_as_withdraw.is_none()
+            && self.discarded.is_empty()
+            && self.ibgp_treat_as_withdraw.is_none()
+    }
+    /// Whether the UPDATE's NLRI count as withdrawn when it came over an eBGP (`ebgp`)
+    /// or an iBGP session.
+    pub fn withdraws(&self, ebgp: bool) -> bool {
+        self.treat_as_withdraw.is_some() || (!ebgp && self.ibgp_treat_as_withdraw.is_some())
     }
     fn withdraw(&mut self, f: AttrFault) {
         if self.treat_as_withdraw.is_none() {
@@ -446,7 +466,7 @@ fn expected_flags(code: u8) -> Option<u8> {
     use code::*;
     match code {
         ORIGIN | AS_PATH | NEXT_HOP | LOCAL_PREF | ATOMIC_AGGREGATE => Some(FLAG_TRANSITIVE),
-        MED | MP_REACH | MP_UNREACH => Some(FLAG_OPTIONAL),
+        MED | MP_REACH | MP_UNREACH | ORIGINATOR_ID | CLUSTER_LIST => Some(FLAG_OPTIONAL),
         AGGREGATOR | COMMUNITIES | AS4_PATH | AS4_AGGREGATOR | LARGE_COMMUNITY => {
             Some(FLAG_OPTIONAL | FLAG_TRANSITIVE)
         }
@@ -605,6 +625,8 @@ pub fn parse_attrs(
             }
             if discard_only(ty) {
                 faults.discarded.push(f);
+            } else if ty == code::ORIGINATOR_ID || ty == code::CLUSTER_LIST {
+                faults.ibgp_treat_as_withdraw.get_or_insert(f);
             } else {
                 faults.withdraw(f);
             }
@@ -689,6 +711,19 @@ fn parse_one(
                     local1: u32_at(&c[4..8]),
                     local2: u32_at(&c[8..12]),
                 })
+                .collect();
+        }
+        code::ORIGINATOR_ID => {
+            len_is(4)?;
+            attrs.originator_id = Some(Ipv4Addr::new(v[0], v[1], v[2], v[3]));
+        }
+        code::CLUSTER_LIST => {
+            if v.is_empty() || !v.len().is_multiple_of(4) {
+                return Err(AttrFault::Length(ty));
+            }
+            attrs.cluster_list = v
+                .chunks_exact(4)
+                .map(|c| Ipv4Addr::new(c[0], c[1], c[2], c[3]))
                 .collect();
         }
         code::MP_REACH => {
@@ -799,6 +834,16 @@ pub fn emit_attrs(attrs: &PathAttrs, codec: Codec, out: &mut Vec<u8>) {
         }
         push_attr(out, ot, code::COMMUNITIES, &v);
     }
+    if let Some(id) = attrs.originator_id {
+        push_attr(out, FLAG_OPTIONAL, code::ORIGINATOR_ID, &id.octets());
+    }
+    if !attrs.cluster_list.is_empty() {
+        v.clear();
+        for id in &attrs.cluster_list {
+            v.extend_from_slice(&id.octets());
+        }
+        push_attr(out, FLAG_OPTIONAL, code::CLUSTER_LIST, &v);
+    }
     if !codec.four_octet_as {
         let as4 = attrs
             .as4_path
@@ -833,3 +878,6 @@ pub fn emit_attrs(attrs: &PathAttrs, codec: Codec, out: &mut Vec<u8>) {
         push_attr(out, u.flags, u.code, &u.data);
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,17 +1,23 @@
 //! Adj-RIB-In per peer and the decision process (RFC 4271 9.1): UPDATEs applied to a
 //! peer's table (withdrawals, implicit replacement, RFC 7606 treat-as-withdraw, RFC 6793
 //! AS4_PATH merge, AS loop, first-AS and martian next hop checks, LOCAL_PREF ignored from
-//! eBGP), then best
-//! path selection per prefix (9.1.2.1 next hop resolvability, 9.1.2.2 tie breaking: local
-//! pref, AS path length, origin, MED among routes from the same neighbor AS, eBGP over
-//! iBGP, IGP cost to the next hop, router id, peer address) and the multipath set for ECMP.
+//! eBGP, RFC 4456 ORIGINATOR_ID and CLUSTER_LIST loop checks), then best path selection
+//! per prefix (9.1.2.1 next hop resolvability, 9.1.2.2 tie breaking: local pref, AS path
+//! length, origin, MED among routes from the same neighbor AS, eBGP over iBGP, IGP cost
+//! to the next hop, router id or ORIGINATOR_ID, shorter CLUSTER_LIST, peer address) and
+//! the multipath set for ECMP.
+//!
+//! Graceful restart (RFC 4724, receiving side): a peer's routes can outlive its session
+//! as *stale* ([`Decision::peer_down_graceful`]); they keep competing until the peer
+//! refreshes them, its End-of-RIB sweeps the rest ([`Decision::sweep_stale`]), or the
+//! instance gives up on it.
 //!
 //! The output is `crate::routing::rib::Candidate`s with `RouteSource::Bgp { ebgp }`. Next
 //! hops are resolved through a caller-supplied function (the FIB/IGP view), so this stays
 //! pure; nothing here sends, installs or sleeps. Policy (import/export filters) is not here
 //! yet: routes enter post-policy as received.
 
-use super::attr::{AsPath, MpNextHop, Origin, PathAttrs};
+use super::attr::{AsPath, Family, MpNextHop, Origin, PathAttrs};
 use super::message::UpdateRepr;
 use crate::dataplane::NextHop;
 use crate::routing::rib::{Candidate, RouteSource};
@@ -33,6 +39,26 @@ pub struct PeerInfo {
     pub ebgp: bool,
     /// The session negotiated 4-octet AS; otherwise AS4_PATH is merged in.
     pub four_octet_as: bool,
+    /// A route reflection client of ours (RFC 4456; iBGP only).
+    pub rr_client: bool,
+}
+
+/// This speaker's identity, for the loop checks on receipt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LocalIds {
+    pub asn: u32,
+    /// Routes with this ORIGINATOR_ID are our own, reflected back (RFC 4456 8).
+    pub router_id: Option<Ipv4Addr>,
+    /// Routes with this in their CLUSTER_LIST went around the cluster (RFC 4456 8).
+    pub cluster_id: Option<Ipv4Addr>,
+}
+
+/// The family a prefix belongs to.
+pub fn family_of(p: &IpNetwork) -> Family {
+    match p {
+        IpNetwork::V4(_) => Family::Ipv4Unicast,
+        IpNetwork::V6(_) => Family::Ipv6Unicast,
+    }
 }
 
 /// One route as received (post-merge): shared attributes and its next hop.
@@ -68,6 +94,8 @@ pub struct Applied {
 #[derive(Clone, Debug, Default)]
 pub struct AdjRibIn {
     routes: BTreeMap<IpNetwork, Path>,
+    /// Routes kept from a previous session (RFC 4724) and not announced or withdrawn since.
+    stale: BTreeSet<IpNetwork>,
 }
 
 impl AdjRibIn {
@@ -83,11 +111,20 @@ impl AdjRibIn {
     pub fn iter(&self) -> impl Iterator<Item = (&IpNetwork, &Path)> {
         self.routes.iter()
     }
+    /// Whether a prefix's route is stale (graceful restart).
+    pub fn is_stale(&self, prefix: &IpNetwork) -> bool {
+        self.stale.contains(prefix)
+    }
+    pub fn stale_len(&self) -> usize {
+        self.stale.len()
+    }
 
-    /// Applies one UPDATE from `peer`; `local_as` is this speaker's AS (loop check).
-    pub fn apply(&mut self, u: &UpdateRepr, peer: &PeerInfo, local_as: u32) -> Applied {
+    /// Applies one UPDATE from `peer`; `local` holds this speaker's AS, router id and
+    /// cluster id (loop checks).
+    pub fn apply(&mut self, u: &UpdateRepr, peer: &PeerInfo, local: &LocalIds) -> Applied {
         let mut out = Applied::default();
         for p in u.withdrawals() {
+            self.stale.remove(p);
             if self.routes.remove(p).is_some() {
                 out.changed.insert(*p);
             }
@@ -111,14 +148,24 @@ impl AdjRibIn {
         attrs.as4_aggregator = None;
         if peer.ebgp {
             attrs.local_pref = None;
+            // RFC 7606 7.9, 7.10: route reflection attributes from outside are disregarded.
+            attrs.originator_id = None;
+            attrs.cluster_list.clear();
         }
         let path = attrs.as_path.clone().unwrap_or_default();
+        let withdraw = u.faults.withdraws(peer.ebgp);
         // RFC 4271 9.1.2: routes with our own AS are looped; RFC 4271 6.3 / RFC 7606 the
-        // first AS of an eBGP route must be the peer's.
-        let refuse = u.faults.treat_as_withdraw.is_some()
-            || path.contains(local_as)
-            || (peer.ebgp && path.first_as() != Some(peer.asn));
-        if refuse && u.faults.treat_as_withdraw.is_none() {
+        // first AS of an eBGP route must be the peer's; RFC 4456 8: our own route
+        // reflected back, or one that went around our cluster.
+        let reflected_loop = (local.router_id.is_some() && attrs.originator_id == local.router_id)
+            || local
+                .cluster_id
+                .is_some_and(|c| attrs.cluster_list.contains(&c));
+        let refuse = withdraw
+            || path.contains(local.asn)
+            || (peer.ebgp && path.first_as() != Some(peer.asn))
+            || reflected_loop;
+        if refuse && !withdraw {
             out.rejected = announced.len();
         }
         let attrs = Arc::new(attrs);
@@ -141,6 +188,7 @@ impl AdjRibIn {
             .map(|p| (p, v4_nh))
             .chain(mp_nlri.map(|p| (p, mp_nh)));
         for (prefix, nh) in entries {
+            self.stale.remove(prefix);
             // RFC 4271 6.3 / RFC 7606 7.3: a martian next hop is treat-as-withdraw.
             let nh = nh.filter(|&a| usable_next_hop(a));
             if nh.is_none() && !refuse {
@@ -169,7 +217,51 @@ impl AdjRibIn {
 
     /// Session down: every route goes. Returns the prefixes that were present.
     pub fn clear(&mut self) -> BTreeSet<IpNetwork> {
+        self.stale.clear();
         std::mem::take(&mut self.routes).into_keys().collect()
+    }
+
+    /// Graceful restart: the routes of `keep` become stale, the others go (returned).
+    pub fn mark_stale(&mut self, keep: &[Family]) -> BTreeSet<IpNetwork> {
+        let gone: BTreeSet<IpNetwork> = self
+            .routes
+            .keys()
+            .filter(|p| !keep.contains(&family_of(p)))
+            .copied()
+            .collect();
+        for p in &gone {
+            self.routes.remove(p);
+        }
+        self.stale = self.routes.keys().copied().collect();
+        gone
+    }
+
+    /// Removes the stale routes (of one family, or all); returns their prefixes.
+    pub fn sweep_stale(&mut self, family: Option<Family>) -> BTreeSet<IpNetwork> {
+        let gone: BTreeSet<IpNetwork> = self
+            .stale
+            .iter()
+            .filter(|p| family.is_none_or(|f| family_of(p) == f))
+            .copied()
+            .collect();
+        for p in &gone {
+            self.stale.remove(p);
+            self.routes.remove(p);
+        }
+        gone
+    }
+
+    /// Forgets every route that is not stale (a new session starts from these).
+    fn keep_only_stale(&mut self) -> BTreeSet<IpNetwork> {
+        let stale = &self.stale;
+        let gone: BTreeSet<IpNetwork> = self
+            .routes
+            .keys()
+            .filter(|p| !stale.contains(p))
+            .copied()
+            .collect();
+        self.routes.retain(|p, _| stale.contains(p));
+        gone
     }
 }
 
@@ -196,6 +288,8 @@ pub struct DecisionConfig {
     /// Let routes from different neighbor ASes share a multipath set (as long as their AS
     /// paths are equally long); otherwise the set needs the best route's neighbor AS.
     pub multipath_relax: bool,
+    /// RFC 4456 cluster id when reflecting routes (None: the router id).
+    pub cluster_id: Option<Ipv4Addr>,
 }
 
 impl Default for DecisionConfig {
@@ -203,6 +297,7 @@ impl Default for DecisionConfig {
         DecisionConfig {
             max_paths: 1,
             multipath_relax: false,
+            cluster_id: None,
         }
     }
 }
@@ -232,6 +327,10 @@ impl Contender<'_> {
     fn neighbor_as(&self) -> Option<u32> {
         self.path.as_path().and_then(AsPath::first_as)
     }
+    /// RFC 4456 9: a reflected route competes with its originator's router id.
+    fn router_id(&self) -> Ipv4Addr {
+        self.path.attrs.originator_id.unwrap_or(self.peer.router_id)
+    }
 
     /// Local pref and steps a, b, d, e of 9.1.2.2 (c, MED, is not a total order and
     /// runs as a filter in [`select`]).
@@ -246,7 +345,15 @@ impl Contender<'_> {
 
     fn cmp_full(&self, o: &Contender) -> Ordering {
         self.cmp_through_igp(o)
-            .then(self.peer.router_id.cmp(&o.peer.router_id))
+            .then(self.router_id().cmp(&o.router_id()))
+            // RFC 4456 9: the shorter CLUSTER_LIST, between steps f and g.
+            .then(
+                self.path
+                    .attrs
+                    .cluster_list
+                    .len()
+                    .cmp(&o.path.attrs.cluster_list.len()),
+            )
             .then(self.peer.addr.cmp(&o.peer.addr))
     }
 }
@@ -293,6 +400,8 @@ pub fn select<'a>(mut routes: Vec<Contender<'a>>, cfg: DecisionConfig) -> Option
 pub struct Decision {
     pub local_as: u32,
     pub config: DecisionConfig,
+    /// Our router id (the ORIGINATOR_ID loop check and the default cluster id).
+    pub router_id: Option<Ipv4Addr>,
     peers: BTreeMap<IpAddr, (PeerInfo, AdjRibIn)>,
 }
 
@@ -301,15 +410,63 @@ impl Decision {
         Decision {
             local_as,
             config,
+            router_id: None,
             peers: BTreeMap::new(),
         }
     }
 
-    /// A session came up: the peer starts with an empty table.
+    /// The cluster id routes are reflected with: configured, else the router id.
+    pub fn cluster_id(&self) -> Option<Ipv4Addr> {
+        self.config.cluster_id.or(self.router_id)
+    }
+
+    fn local_ids(&self) -> LocalIds {
+        LocalIds {
+            asn: self.local_as,
+            router_id: self.router_id,
+            cluster_id: self.cluster_id(),
+        }
+    }
+
+    /// A session came up: the peer starts with an empty table, apart from the stale
+    /// routes of a graceful restart. Returns the prefixes that went.
     pub fn peer_up(&mut self, info: PeerInfo) -> BTreeSet<IpNetwork> {
         let addr = info.addr;
-        let old = self.peers.insert(addr, (info, AdjRibIn::default()));
-        old.map(|(_, mut t)| t.clear()).unwrap_or_default()
+        match self.peers.get_mut(&addr) {
+            Some((old, table)) => {
+                *old = info;
+                table.keep_only_stale()
+            }
+            None => {
+                self.peers.insert(addr, (info, AdjRibIn::default()));
+                BTreeSet::new()
+            }
+        }
+    }
+
+    /// A session went down gracefully (RFC 4724 4.2): the routes of `keep` stay, marked
+    /// stale; the others go (returned).
+    pub fn peer_down_graceful(&mut self, addr: IpAddr, keep: &[Family]) -> BTreeSet<IpNetwork> {
+        self.peers
+            .get_mut(&addr)
+            .map(|(_, t)| t.mark_stale(keep))
+            .unwrap_or_default()
+    }
+
+    /// Removes a peer's stale routes, of one family (End-of-RIB) or all (restart timer,
+    /// gave up on the peer). Returns their prefixes.
+    pub fn sweep_stale(&mut self, addr: IpAddr, family: Option<Family>) -> BTreeSet<IpNetwork> {
+        self.peers
+            .get_mut(&addr)
+            .map(|(_, t)| t.sweep_stale(family))
+            .unwrap_or_default()
+    }
+
+    /// Whether the peer still has stale routes.
+    pub fn has_stale(&self, addr: IpAddr) -> bool {
+        self.peers
+            .get(&addr)
+            .is_some_and(|(_, t)| !t.stale.is_empty())
     }
 
     /// A session went down: its routes go (the prefixes to re-decide are returned).
@@ -322,9 +479,9 @@ impl Decision {
 
     /// An UPDATE from an established peer. Unknown peers are ignored.
     pub fn update(&mut self, addr: IpAddr, u: &UpdateRepr) -> Applied {
-        let local_as = self.local_as;
+        let local = self.local_ids();
         match self.peers.get_mut(&addr) {
-            Some((info, table)) => table.apply(u, info, local_as),
+            Some((info, table)) => table.apply(u, info, &local),
             None => Applied::default(),
         }
     }

@@ -1,10 +1,13 @@
 //! What goes to one peer (RFC 4271 9.1.3 and 5.1): from the Loc-RIB's best paths and the
 //! locally originated routes, the [`Export`] map that `AdjRibOut::sync` turns into
-//! UPDATEs. Rules: no route back to the peer it came from; no iBGP-learned route to an
-//! iBGP peer (no route reflection yet); to eBGP the local AS is prepended, LOCAL_PREF is
-//! stripped, a MED learned from another AS is not passed on (5.1.4) and the next hop is
-//! this side's address on the session; to iBGP LOCAL_PREF is always present (5.1.5) and
-//! the next hop is kept unless `next_hop_self`. RFC 1997 well-known communities
+//! UPDATEs. Rules: no route back to the peer it came from; an iBGP-learned route goes to
+//! an iBGP peer only by route reflection (RFC 4456 6: a client's route to every other
+//! iBGP peer, a non-client's to clients only; ORIGINATOR_ID set if absent, our cluster id
+//! prepended to CLUSTER_LIST, next hop, AS path and LOCAL_PREF untouched); to eBGP the
+//! local AS is prepended, LOCAL_PREF, ORIGINATOR_ID and CLUSTER_LIST are stripped, a MED
+//! learned from another AS is not passed on (5.1.4) and the next hop is this side's
+//! address on the session; to iBGP LOCAL_PREF is always present (5.1.5) and the next hop
+//! is kept unless `next_hop_self`. RFC 1997 well-known communities
 //! NO_EXPORT and NO_ADVERTISE are honoured; unknown non-transitive attributes never travel
 //! and unknown transitive ones get the Partial bit (RFC 4271 5).
 //!
@@ -58,8 +61,14 @@ pub struct ExportPeer {
     pub ebgp: bool,
     pub local_as: u32,
     pub local: LocalAddrs,
-    /// iBGP: replace the next hop with our own (always the case on eBGP).
+    /// iBGP: replace the next hop with our own (always the case on eBGP; applies to
+    /// reflected routes too, so leave it off on a route reflector's client sessions).
     pub next_hop_self: bool,
+    /// A route reflection client (RFC 4456): gets every iBGP route, and its routes are
+    /// reflected to the other iBGP peers.
+    pub rr_client: bool,
+    /// Our cluster id, prepended to CLUSTER_LIST when reflecting.
+    pub cluster_id: Ipv4Addr,
 }
 
 /// Prepends `asn` to a path (into a leading AS_SEQUENCE if it has room).
@@ -97,6 +106,10 @@ fn export_one(
     a.mp_unreach = None;
     a.as4_path = None;
     a.as4_aggregator = None;
+    // Optional non-transitive: they never leave the AS; inside it, only reflection sets
+    // them (below).
+    a.originator_id = None;
+    a.cluster_list = Vec::new();
     a.unknown = attrs
         .unknown
         .iter()
@@ -116,6 +129,13 @@ fn export_one(
         }
         to.local.for_prefix(prefix)?
     } else {
+        if let Some(f) = from.filter(|f| !f.ebgp) {
+            // RFC 4456 8: iBGP to iBGP is reflection.
+            a.originator_id = Some(attrs.originator_id.unwrap_or(f.router_id));
+            a.cluster_list = std::iter::once(to.cluster_id)
+                .chain(attrs.cluster_list.iter().copied())
+                .collect();
+        }
         a.as_path = Some(path);
         a.local_pref = Some(a.local_pref.unwrap_or(DEFAULT_LOCAL_PREF));
         match (to.next_hop_self, learned_next_hop) {
@@ -143,7 +163,12 @@ pub fn exports_for(
 ) -> BTreeMap<IpNetwork, Arc<Export>> {
     let mut out = BTreeMap::new();
     for (prefix, from, path) in best {
-        if from.addr == to.addr || (!from.ebgp && !to.ebgp) || originated.contains_key(prefix) {
+        // RFC 4456 6: iBGP to iBGP only from a client or to a client.
+        let reflect = from.rr_client || to.rr_client;
+        if from.addr == to.addr
+            || (!from.ebgp && !to.ebgp && !reflect)
+            || originated.contains_key(prefix)
+        {
             continue;
         }
         if let Some(e) = export_one(prefix, &path.attrs, Some(path.next_hop), Some(from), to) {

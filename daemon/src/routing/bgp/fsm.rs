@@ -7,6 +7,8 @@
 //! Also here: OPEN validation and capability negotiation (RFC 4271 6.2, RFC 5492, RFC 4760
 //! families, RFC 6793 4-octet AS, RFC 8950 extended next hop, RFC 2918 route refresh),
 //! hold time negotiation (4.2), collision resolution by BGP identifier (6.8), passive mode,
+//! the RFC 4724 graceful restart capability (offered when configured, as a helper: no
+//! families of our own; the peer's restart time and per-family forwarding bits parsed),
 //! the per-neighbor prefix limit (RFC 4486 Cease subcode 1), and the wgrd-specific
 //! `PeerSilent` event: the tunnel under the session reported its peer silent, so the
 //! session drops at once instead of waiting for the hold timer.
@@ -35,6 +37,73 @@ pub enum Timer {
     Keepalive,
     /// Delay before an automatic restart after an error (RFC 4271 8.1.1 IdleHoldTimer).
     IdleHold,
+    /// RFC 4724 4.2: how long a restarting peer's stale routes are kept (its restart
+    /// time while the session is down, then a bound on the wait for its End-of-RIB).
+    /// The instance runs this one, not the session.
+    GracefulRestart,
+}
+
+/// RFC 4724 3: the Graceful Restart capability code.
+pub const CAP_GRACEFUL_RESTART: u8 = 64;
+
+/// What the peer's Graceful Restart capability says (RFC 4724 3).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PeerGracefulRestart {
+    /// Seconds the peer expects us to keep its routes while it restarts (12 bits).
+    pub restart_time: u16,
+    /// The Restart State bit: the peer has just restarted.
+    pub restarting: bool,
+    /// The families the peer preserves forwarding for, with the Forwarding State bit
+    /// (set: forwarding was kept across this restart). Unknown families are left out.
+    pub families: Vec<(Family, bool)>,
+}
+
+impl PeerGracefulRestart {
+    /// Reads the capability value; None if malformed (then it is ignored).
+    pub fn parse(d: &[u8]) -> Option<PeerGracefulRestart> {
+        if d.len() < 2 || !(d.len() - 2).is_multiple_of(4) {
+            return None;
+        }
+        let head = u16::from_be_bytes([d[0], d[1]]);
+        let families = d[2..]
+            .chunks_exact(4)
+            .filter_map(|c| {
+                let f = Family::from_afi_safi(u16::from_be_bytes([c[0], c[1]]), c[2])?;
+                Some((f, c[3] & 0x80 != 0))
+            })
+            .collect();
+        Some(PeerGracefulRestart {
+            restart_time: head & 0x0fff,
+            restarting: head & 0x8000 != 0,
+            families,
+        })
+    }
+
+    /// The peer's capability from its OPEN (the first one, if it sent several).
+    pub fn from_open(open: &OpenRepr) -> Option<PeerGracefulRestart> {
+        open.capabilities.iter().find_map(|c| match c {
+            Capability::Other { code, data } if *code == CAP_GRACEFUL_RESTART => {
+                PeerGracefulRestart::parse(data)
+            }
+            _ => None,
+        })
+    }
+
+    /// Whether forwarding for `family` survived the restart (RFC 4724 4.2: otherwise
+    /// its stale routes go at once).
+    pub fn forwarding_kept(&self, family: Family) -> bool {
+        self.families.contains(&(family, true))
+    }
+}
+
+/// Our Graceful Restart capability as a helper: the restart time, no Restart State bit,
+/// and no families (RFC 4724 3: we keep no forwarding state across our own restart, but
+/// keep the peer's routes across its restart and send End-of-RIB).
+pub fn graceful_restart_capability(restart_time: u16) -> Capability {
+    Capability::Other {
+        code: CAP_GRACEFUL_RESTART,
+        data: (restart_time & 0x0fff).to_be_bytes().to_vec(),
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -69,6 +138,9 @@ pub struct PeerConfig {
     /// Offer IPv4 unicast with IPv6 next hops (RFC 8950).
     pub extended_next_hop: bool,
     pub prefix_limit: Option<PrefixLimit>,
+    /// RFC 4724 graceful restart (helper) with this restart time in seconds; None: off,
+    /// the capability is not offered.
+    pub graceful_restart: Option<u16>,
 }
 
 impl PeerConfig {
@@ -86,6 +158,7 @@ impl PeerConfig {
             families: vec![Family::Ipv4Unicast, Family::Ipv6Unicast],
             extended_next_hop: false,
             prefix_limit: None,
+            graceful_restart: None,
         }
     }
 
@@ -106,6 +179,9 @@ impl PeerConfig {
                 Family::Ipv4Unicast,
                 AFI_IPV6,
             )]));
+        }
+        if let Some(t) = self.graceful_restart {
+            capabilities.push(graceful_restart_capability(t));
         }
         capabilities.push(Capability::FourOctetAs(self.local_as));
         OpenRepr {
@@ -129,6 +205,8 @@ pub struct Negotiated {
     pub extended_next_hop: bool,
     pub route_refresh: bool,
     pub ebgp: bool,
+    /// Both sides offered graceful restart: the peer's capability (None otherwise).
+    pub graceful_restart: Option<PeerGracefulRestart>,
 }
 
 impl Negotiated {
@@ -343,6 +421,9 @@ impl Session {
             extended_next_hop,
             route_refresh: open.has(|c| matches!(c, Capability::RouteRefresh)),
             ebgp: c.ebgp(),
+            graceful_restart: c
+                .graceful_restart
+                .and_then(|_| PeerGracefulRestart::from_open(open)),
         })
     }
 

@@ -9,12 +9,27 @@
 //! and [`AdjRibOut`] do the work (RFC 4271 8, 9). After every change to any Adj-RIB-In the
 //! decision runs over everything (full recompute; incremental is a later optimization) and
 //! every established neighbor's Adj-RIB-Out is synced.
+//!
+//! Route reflection (RFC 4456): neighbors with `rr_client` are clients; the export rules
+//! are [`exports_for`]'s, the cluster id is the decision's (the router id by default).
+//!
+//! Graceful restart, helper side (RFC 4724 4.2): when a session whose peer offered the
+//! capability (and we did) drops by a transport failure or hold timer expiry, the peer's
+//! routes of the families in its capability stay, marked stale, for its restart time
+//! ([`Timer::GracefulRestart`]). When the session returns, families the peer no longer
+//! preserves forwarding for are swept at once, the others when its End-of-RIB for them
+//! arrives (or when the timer, rearmed to [`STALE_PATH_TIME`], runs out). A NOTIFICATION,
+//! a stop, or a silent tunnel (`PeerSilent`: the peer is gone, failover must win) drop
+//! everything at once. Every session gets an End-of-RIB per family after our initial
+//! advertisement.
 
 use super::adj_out::{AdjRibOut, OutSession};
-use super::attr::PathAttrs;
+use super::attr::{Family, MpUnreach, PathAttrs};
 use super::decision::{Decision, DecisionConfig, PeerInfo, Resolution};
 use super::export::{exports_for, ExportPeer, LocalAddrs};
-use super::fsm::{Action, DownReason, Event, Negotiated, PeerConfig, Session, State, Timer};
+use super::fsm::{
+    Action, DownReason, Event, Negotiated, PeerConfig, PeerGracefulRestart, Session, State, Timer,
+};
 use super::message::{Framer, Message, RouteRefreshRepr, UpdateRepr, MAX_LEN};
 use super::policy::{effective_verdict, Policy, Verdict};
 use crate::routing::rib::Candidate;
@@ -35,7 +50,13 @@ pub struct NeighborConfig {
     /// Opt out of RFC 8212 (eBGP without policy exchanges everything).
     pub allow_without_policy: bool,
     pub next_hop_self: bool,
+    /// A route reflection client of ours (RFC 4456; iBGP neighbors only).
+    pub rr_client: bool,
 }
+
+/// How long stale routes wait for the peer's End-of-RIB once its session is back (RFC
+/// 4724 4.2 leaves the bound to the implementation; FRR's stale path time).
+pub const STALE_PATH_TIME: Duration = Duration::from_secs(360);
 
 #[derive(Clone, Debug)]
 pub struct InstanceConfig {
@@ -82,6 +103,10 @@ struct Neighbor {
     session: Session,
     framer: Framer,
     adj_out: AdjRibOut,
+    /// The peer's graceful restart capability on the current (or last) session.
+    peer_gr: Option<PeerGracefulRestart>,
+    /// End-of-RIB still to send after the initial advertisement.
+    eor_pending: bool,
 }
 
 impl Neighbor {
@@ -91,6 +116,8 @@ impl Neighbor {
             cfg,
             framer: Framer::new(),
             adj_out: AdjRibOut::default(),
+            peer_gr: None,
+            eor_pending: false,
         }
     }
 }
@@ -116,8 +143,10 @@ impl Instance {
             .iter()
             .map(|n| (n.addr, Neighbor::new(n.clone())))
             .collect();
+        let mut decision = Decision::new(cfg.local_as, cfg.decision);
+        decision.router_id = Some(cfg.router_id);
         Instance {
-            decision: Decision::new(cfg.local_as, cfg.decision),
+            decision,
             cfg,
             neighbors,
             routes: Vec::new(),
@@ -193,6 +222,7 @@ impl Instance {
         if self.neighbors.remove(&addr).is_some() {
             changed |= !self.decision.peer_down(addr).is_empty();
             self.cfg.neighbors.retain(|n| n.addr != addr);
+            out.push(Output::StopTimer(addr, Timer::GracefulRestart));
             out.push(Output::Close(addr));
         }
         if changed {
@@ -293,6 +323,16 @@ impl Instance {
         let Some(n) = self.neighbors.get_mut(&addr) else {
             return out;
         };
+        // Stale routes of a graceful restart end here: the timer ran out, we stop the
+        // neighbor, or its tunnel says the peer is gone.
+        let mut changed = false;
+        if matches!(
+            input,
+            Input::Stop | Input::PeerSilent | Input::TimerExpired(Timer::GracefulRestart)
+        ) {
+            changed |= !self.decision.sweep_stale(addr, None).is_empty();
+            out.push(Output::StopTimer(addr, Timer::GracefulRestart));
+        }
         let events = match input {
             Input::Start => vec![Event::ManualStart],
             Input::Stop => vec![Event::ManualStop],
@@ -312,6 +352,7 @@ impl Instance {
                 Timer::Hold => Event::HoldTimerExpires,
                 Timer::Keepalive => Event::KeepaliveTimerExpires,
                 Timer::IdleHold => Event::IdleHoldTimerExpires,
+                Timer::GracefulRestart => return self.finish(changed, resolve, out),
             }],
             Input::Received(bytes) => {
                 n.framer.push(&bytes);
@@ -334,10 +375,16 @@ impl Instance {
                 evs
             }
         };
-        let mut changed = false;
         for ev in events {
             changed |= self.run_event(addr, ev, &mut out);
         }
+        self.finish(changed, resolve, out)
+    }
+
+    fn finish<R>(&mut self, changed: bool, resolve: &R, mut out: Vec<Output>) -> Vec<Output>
+    where
+        R: Fn(&PeerInfo, IpAddr) -> Option<Resolution>,
+    {
         if changed {
             self.redecide(resolve, &mut out);
         }
@@ -377,18 +424,71 @@ impl Instance {
                             asn: neg.peer_as,
                             ebgp: neg.ebgp,
                             four_octet_as: neg.four_octet_as,
+                            rr_client: n.cfg.rr_client && !neg.ebgp,
                         });
+                        n.peer_gr = neg.graceful_restart.clone();
+                        if self.decision.has_stale(addr) {
+                            // RFC 4724 4.2: families no longer preserved (or no longer
+                            // carried) go now; the others wait for their End-of-RIB.
+                            for f in [Family::Ipv4Unicast, Family::Ipv6Unicast] {
+                                let kept = neg.families.contains(&f)
+                                    && n.peer_gr.as_ref().is_some_and(|g| g.forwarding_kept(f));
+                                if !kept {
+                                    self.decision.sweep_stale(addr, Some(f));
+                                }
+                            }
+                            if self.decision.has_stale(addr) {
+                                out.push(Output::StartTimer(
+                                    addr,
+                                    Timer::GracefulRestart,
+                                    STALE_PATH_TIME,
+                                ));
+                            } else {
+                                out.push(Output::StopTimer(addr, Timer::GracefulRestart));
+                            }
+                        }
                         n.adj_out.clear();
+                        n.eor_pending = true;
                         out.push(Output::NeighborUp(addr, neg));
                         // Triggers the initial advertisement.
                         changed = true;
                     }
                     Action::SessionDown(reason) => {
-                        changed |= !self.decision.peer_down(addr).is_empty();
+                        let graceful = matches!(
+                            reason,
+                            DownReason::TransportFailed | DownReason::HoldTimerExpired
+                        );
+                        match n.peer_gr.take().filter(|g| graceful && g.restart_time > 0) {
+                            Some(g) => {
+                                let keep: Vec<Family> =
+                                    g.families.iter().map(|&(f, _)| f).collect();
+                                changed |=
+                                    !self.decision.peer_down_graceful(addr, &keep).is_empty();
+                                if self.decision.has_stale(addr) {
+                                    out.push(Output::StartTimer(
+                                        addr,
+                                        Timer::GracefulRestart,
+                                        Duration::from_secs(g.restart_time.into()),
+                                    ));
+                                }
+                            }
+                            None => {
+                                changed |= !self.decision.peer_down(addr).is_empty();
+                                out.push(Output::StopTimer(addr, Timer::GracefulRestart));
+                            }
+                        }
                         n.adj_out.clear();
+                        n.eor_pending = false;
                         out.push(Output::NeighborDown(addr, reason));
                     }
                     Action::Update(u) => {
+                        if let Some(f) = end_of_rib(&u) {
+                            changed |= !self.decision.sweep_stale(addr, Some(f)).is_empty();
+                            if n.peer_gr.is_some() && !self.decision.has_stale(addr) {
+                                out.push(Output::StopTimer(addr, Timer::GracefulRestart));
+                            }
+                            continue;
+                        }
                         for part in import(&n.cfg, *u) {
                             changed |= !self.decision.update(addr, &part).changed.is_empty();
                         }
@@ -420,6 +520,7 @@ impl Instance {
             out.push(Output::Routes(routes));
         }
         let best = self.decision.best_paths(resolve);
+        let cluster_id = self.decision.cluster_id().unwrap_or(self.cfg.router_id);
         for (addr, n) in self.neighbors.iter_mut() {
             let Some(neg) = n.session.negotiated() else {
                 continue;
@@ -433,6 +534,8 @@ impl Instance {
                 local_as: self.cfg.local_as,
                 local: n.cfg.local,
                 next_hop_self: n.cfg.next_hop_self,
+                rr_client: n.cfg.rr_client && !neg.ebgp,
+                cluster_id,
             };
             let mut wanted = exports_for(&best, &self.cfg.originated, &to);
             wanted.retain(|p, e| {
@@ -455,7 +558,48 @@ impl Instance {
             for u in n.adj_out.sync(&wanted, &s) {
                 out.push(Output::Write(*addr, Message::Update(u).emit(s.codec)));
             }
+            if std::mem::take(&mut n.eor_pending) {
+                for &f in &neg.families {
+                    let eor = Message::Update(end_of_rib_marker(f));
+                    out.push(Output::Write(*addr, eor.emit(s.codec)));
+                }
+            }
         }
+    }
+}
+
+/// RFC 4724 2: the End-of-RIB marker of a family (an empty UPDATE for IPv4 unicast, an
+/// MP_UNREACH_NLRI without withdrawals for the others).
+pub fn end_of_rib_marker(family: Family) -> UpdateRepr {
+    match family {
+        Family::Ipv4Unicast => UpdateRepr::default(),
+        f => UpdateRepr {
+            attrs: PathAttrs {
+                mp_unreach: Some(MpUnreach {
+                    family: f,
+                    withdrawn: Vec::new(),
+                }),
+                ..PathAttrs::default()
+            },
+            ..UpdateRepr::default()
+        },
+    }
+}
+
+/// The family an UPDATE is the End-of-RIB marker of, if it is one.
+pub fn end_of_rib(u: &UpdateRepr) -> Option<Family> {
+    if !u.withdrawn.is_empty() || !u.nlri.is_empty() || !u.faults.is_clean() {
+        return None;
+    }
+    let mut rest = u.attrs.clone();
+    let mp = rest.mp_unreach.take();
+    if rest != PathAttrs::default() {
+        return None;
+    }
+    match mp {
+        None => Some(Family::Ipv4Unicast),
+        Some(m) if m.withdrawn.is_empty() => Some(m.family),
+        Some(_) => None,
     }
 }
 
@@ -473,9 +617,7 @@ fn out_session(neg: &Negotiated) -> OutSession {
 /// Treat-as-withdraw UPDATEs pass unchanged.
 fn import(cfg: &NeighborConfig, u: UpdateRepr) -> Vec<UpdateRepr> {
     let ebgp = cfg.session.ebgp();
-    if u.faults.treat_as_withdraw.is_some()
-        || (cfg.import.is_none() && (!ebgp || cfg.allow_without_policy))
-    {
+    if u.faults.withdraws(ebgp) || (cfg.import.is_none() && (!ebgp || cfg.allow_without_policy)) {
         return vec![u];
     }
     let mut withdraw = UpdateRepr {

@@ -153,8 +153,9 @@ pub fn local_addrs(config: &Config, n: &BgpNeighborConfig) -> LocalAddrs {
 }
 
 /// The session's parameters: hold time (the neighbor's, else `[bgp]`'s), connect retry,
-/// passive, prefix limit, both unicast families, and RFC 8950 extended next hop offered
-/// when the session runs over IPv6 (`peer` is [`peer_address`]).
+/// passive, prefix limit, both unicast families, RFC 8950 extended next hop offered
+/// when the session runs over IPv6 (`peer` is [`peer_address`]), and the RFC 4724
+/// graceful restart capability with `[bgp] graceful-restart`'s restart time when enabled.
 pub fn neighbor_session(bgp: &BgpConfig, n: &BgpNeighborConfig, peer: IpAddr) -> PeerConfig {
     let mut s = PeerConfig::new(bgp.asn, n.remote_as, bgp.router_id);
     s.hold_time = n.hold_time.unwrap_or(bgp.hold_time);
@@ -169,6 +170,8 @@ pub fn neighbor_session(bgp: &BgpConfig, n: &BgpNeighborConfig, peer: IpAddr) ->
             PrefixLimitOnExceed::Warn => PrefixLimitAction::Warn,
         },
     });
+    let gr = bgp.graceful_restart;
+    s.graceful_restart = gr.enabled.then_some(gr.restart_time);
     s
 }
 
@@ -177,6 +180,7 @@ pub fn decision_config(bgp: &BgpConfig) -> DecisionConfig {
     DecisionConfig {
         max_paths: bgp.max_paths.into(),
         multipath_relax: bgp.multipath_relax,
+        cluster_id: None,
     }
 }
 
@@ -214,6 +218,7 @@ pub fn neighbor_config(config: &Config, n: &BgpNeighborConfig) -> Option<Neighbo
         export: named(&n.export),
         allow_without_policy: n.allow_without_policy,
         next_hop_self: n.next_hop_self,
+        rr_client: n.route_reflector_client && n.remote_as == bgp.asn,
     })
 }
 
@@ -424,7 +429,8 @@ default = "accept"
             decision_config(bgp),
             DecisionConfig {
                 max_paths: 4,
-                multipath_relax: true
+                multipath_relax: true,
+                cluster_id: None,
             }
         );
         let o = originated_networks(bgp);

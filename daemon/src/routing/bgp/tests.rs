@@ -54,6 +54,7 @@ impl Speaker {
                         asn: n.peer_as,
                         ebgp: n.ebgp,
                         four_octet_as: n.four_octet_as,
+                        rr_client: false,
                     });
                     self.up = Some(n);
                 }

@@ -22,6 +22,7 @@ fn peer(n: u8, asn: u32) -> PeerInfo {
         asn,
         ebgp: asn != LOCAL_AS,
         four_octet_as: true,
+        rr_client: false,
     }
 }
 
@@ -269,6 +270,7 @@ fn multipath_over_two_tunnels() {
     let cfg = DecisionConfig {
         max_paths: 4,
         multipath_relax: false,
+        ..DecisionConfig::default()
     };
     let d = scenario(peers(), cfg);
     let c = d
@@ -342,7 +344,7 @@ fn treat_as_withdraw_removes_the_prefixes() {
     let mut bad = announce("10.9.0.0/16", route(&[65002], 1));
     bad.faults = Faults {
         treat_as_withdraw: Some(AttrFault::Value(1)),
-        discarded: vec![],
+        ..Faults::default()
     };
     let ch = d.update(a, &bad);
     assert_eq!(ch.changed.len(), 1);

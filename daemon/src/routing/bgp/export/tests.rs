@@ -16,6 +16,7 @@ fn from(n: u8, asn: u32) -> PeerInfo {
         asn,
         ebgp: asn != LOCAL_AS,
         four_octet_as: true,
+        rr_client: false,
     }
 }
 
@@ -30,6 +31,8 @@ fn to(n: u8, ebgp: bool) -> ExportPeer {
             v6_link_local: Some("fe80::100".parse().expect("addr")),
         },
         next_hop_self: false,
+        rr_client: false,
+        cluster_id: Ipv4Addr::new(10, 0, 0, 100),
     }
 }
 

@@ -94,6 +94,7 @@ fn happy_path_to_established() {
             extended_next_hop: false,
             route_refresh: true,
             ebgp: true,
+            graceful_restart: None,
         })
     );
     assert_eq!(

@@ -53,6 +53,7 @@ fn instance(me: u8, local_as: u32, peer: IpAddr, peer_as: u32, import: Option<Po
             export: Some(Policy::accept_all()),
             allow_without_policy: false,
             next_hop_self: false,
+            rr_client: false,
         }],
     })
 }
