@@ -357,6 +357,9 @@ struct Resolver {
     own: Arc<HashMap<IpNetwork, NextHop>>,
     /// Neighbors across tunnels: link-local next hops they send resolve to their tunnel.
     peer_tunnels: Arc<HashMap<IpAddr, TunnelId>>,
+    /// Metrics of the other protocols' best routes (OSPF cost): the IGP cost of a next
+    /// hop is the metric of the route it resolves through.
+    igp: Arc<HashMap<IpNetwork, u32>>,
 }
 
 impl Resolver {
@@ -385,7 +388,7 @@ impl Resolver {
             NextHop::Local | NextHop::Blackhole => None,
             next_hop => Some(Resolution {
                 next_hop,
-                igp_cost: 0,
+                igp_cost: self.igp.get(&prefix).copied().unwrap_or(0),
             }),
         }
     }
@@ -442,6 +445,7 @@ async fn run(
             fib: Arc::clone(&router.path().fib),
             own: Arc::default(),
             peer_tunnels: Arc::default(),
+            igp: Arc::default(),
         },
         router,
         stack,
@@ -945,9 +949,16 @@ impl Speaker {
     async fn update_originated(&mut self) {
         let config = self.router.config().await;
         let Some(bgp) = &config.bgp else { return };
+        let rib = self.router.rib_routes().await;
+        self.resolver.igp = Arc::new(
+            rib.iter()
+                .filter(|r| r.best && !r.source.ends_with("bgp"))
+                .map(|r| (r.prefix, r.metric))
+                .collect(),
+        );
         let mut originated = setup::originated_networks(bgp);
         if !bgp.redistribute.is_empty() {
-            for r in self.router.rib_routes().await {
+            for r in rib {
                 let wanted = r.best
                     && bgp.redistribute.iter().any(|w| {
                         matches!(

@@ -315,14 +315,18 @@ mod tests {
         let l = listen_kernel(false, 0).unwrap();
         set_md5_key(&l, "127.0.0.1".parse().unwrap(), b"secret").unwrap();
         let port = l.local_addr().unwrap().port();
-        let opts = KernelOptions {
-            md5_key: Some(b"secret".to_vec()),
-            ttl_security: true,
-        };
         let remote: SocketAddr = ([127, 0, 0, 1], port).into();
-        let (c, a) = tokio::join!(connect_kernel(remote, None, &opts), l.accept());
-        c.unwrap();
-        a.unwrap();
+        let limit = std::time::Duration::from_secs(5);
+        let right = KernelOptions {
+            md5_key: Some(b"secret".to_vec()),
+            ttl_security: false,
+        };
+        let (c, a) = tokio::join!(
+            tokio::time::timeout(limit, connect_kernel(remote, None, &right)),
+            tokio::time::timeout(limit, l.accept())
+        );
+        c.expect("connects in time").unwrap();
+        a.expect("accepts in time").unwrap();
         // A wrong key: the listener's kernel drops the SYN, so the connect times out.
         let wrong = KernelOptions {
             md5_key: Some(b"other".to_vec()),
@@ -337,5 +341,37 @@ mod tests {
             r.is_err() || r.unwrap().is_err(),
             "a wrong key must not connect"
         );
+    }
+
+    #[tokio::test]
+    async fn gtsm_refuses_a_peer_whose_packets_arrive_with_a_low_ttl() {
+        // Our side demands TTL >= 254; the listener answers with the default TTL (64), so
+        // the handshake cannot complete: what GTSM does to a peer more than one hop away.
+        let l = listen_kernel(false, 0).unwrap();
+        let remote: SocketAddr = ([127, 0, 0, 1], l.local_addr().unwrap().port()).into();
+        let gtsm = KernelOptions {
+            md5_key: None,
+            ttl_security: true,
+        };
+        let r = tokio::time::timeout(
+            std::time::Duration::from_millis(500),
+            connect_kernel(remote, None, &gtsm),
+        )
+        .await;
+        assert!(
+            r.is_err() || r.unwrap().is_err(),
+            "a TTL-64 peer must not pass GTSM"
+        );
+        // With GTSM on both ends (TTL 255 out) it connects.
+        let l2 = listen_kernel(false, 0).unwrap();
+        set_ttl_security(&l2, false).unwrap();
+        let remote2: SocketAddr = ([127, 0, 0, 1], l2.local_addr().unwrap().port()).into();
+        let limit = std::time::Duration::from_secs(5);
+        let (c, a) = tokio::join!(
+            tokio::time::timeout(limit, connect_kernel(remote2, None, &gtsm)),
+            tokio::time::timeout(limit, l2.accept())
+        );
+        c.expect("connects in time").unwrap();
+        a.expect("accepts in time").unwrap();
     }
 }
