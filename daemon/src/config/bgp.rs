@@ -19,6 +19,9 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 
+mod save;
+pub(crate) use save::{save_bgp, save_policies};
+
 /// `hold-time` when neither `[bgp]` nor the neighbor sets one (RFC 4271 10).
 pub const DEFAULT_BGP_HOLD_TIME: u16 = 90;
 /// `connect-retry` in seconds. RFC 4271 suggests 120 s; a wgrd router has few neighbors,
@@ -1426,13 +1429,20 @@ addresses = ["fe80::1/64"]
             fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
         }
 
-        fn parse(&self, bgp: &str) -> Result<Config, Vec<ConfigError>> {
-            let text = BASE
-                .replace("{OWN}", &self.own.to_base64())
+        /// The whole file: [`BASE`] with its keys, then `bgp`.
+        fn text(&self, bgp: &str) -> String {
+            BASE.replace("{OWN}", &self.own.to_base64())
                 .replace("{P0}", &self.peers[0].public_key().to_base64())
                 .replace("{P1}", &self.peers[1].public_key().to_base64())
-                + bgp;
-            parse_str(&text, &self.dir.path().join("r1.toml")).map_err(|e| e.0)
+                + bgp
+        }
+
+        fn path(&self) -> std::path::PathBuf {
+            self.dir.path().join("r1.toml")
+        }
+
+        fn parse(&self, bgp: &str) -> Result<Config, Vec<ConfigError>> {
+            parse_str(&self.text(bgp), &self.path()).map_err(|e| e.0)
         }
 
         fn ok(&self, bgp: &str) -> Config {
@@ -1890,5 +1900,129 @@ rules = [{ match = { not = { community = ["no-export"] } }, set = { add-large-co
             ))
             .unwrap_err();
         assert!(!format!("{errors:?}").contains(PASSWORD), "{errors:?}");
+    }
+
+    #[test]
+    fn full_example_saves_unchanged_and_renders_without_the_password() {
+        use crate::config::{load_file, save};
+        let fx = Fx::new();
+        let c = fx.ok(FULL);
+        // Saving the loaded file changes nothing, byte for byte.
+        let path = fx.path();
+        let text = fx.text(FULL);
+        fx.write("r1.toml", &text, 0o600);
+        save::save(&path, &c).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), text);
+        // Rendered from the model alone: [bgp], its neighbors and the policies are there,
+        // the password only as its file, and the text reads back as the same model.
+        let shown = save::render_redacted(&c, fx.dir.path());
+        for part in [
+            "[bgp]",
+            "[[bgp.neighbor]]",
+            "[[policy]]",
+            "password-file = \"bgp-site.key\"",
+        ] {
+            assert!(shown.contains(part), "{part} missing:\n{shown}");
+        }
+        assert!(!shown.contains(PASSWORD), "{shown}");
+        let with_key = shown.replace(
+            &format!("private-key = \"{}\"", save::REDACTED),
+            &format!("private-key = \"{}\"", fx.own.to_base64()),
+        );
+        assert_eq!(parse_str(&with_key, &path).unwrap(), c, "{shown}");
+        // Saved into a file without BGP: the same, and the password file is untouched.
+        fx.write("r1.toml", &fx.text(""), 0o600);
+        save::save(&path, &c).unwrap();
+        let saved = fs::read_to_string(&path).unwrap();
+        assert!(!saved.contains(PASSWORD), "{saved}");
+        assert_eq!(load_file(&path).unwrap(), c, "{saved}");
+        assert_eq!(
+            fs::read_to_string(fx.dir.path().join("bgp-site.key")).unwrap(),
+            format!("{PASSWORD}\n")
+        );
+    }
+
+    #[test]
+    fn changed_bgp_is_saved_in_place_keeping_comments_and_forms() {
+        use crate::config::{load_file, save};
+        let fx = Fx::new();
+        let commented = FULL
+            .replace("[bgp]\n", "# our speaker\n[bgp]\n")
+            .replace("asn = 65001\n", "asn = 65001 # the AS\n")
+            .replace(
+                "remote-as = 65002\n",
+                "remote-as = \"internal\" # same AS\n",
+            )
+            .replace(
+                "description = \"r2\"\n",
+                "description = \"r2\"\n# the site\n",
+            )
+            .replace(
+                "action = \"reject\" },\n",
+                "action = \"reject\" }, # a bare number\n",
+            );
+        let path = fx.path();
+        fx.write("r1.toml", &fx.text(&commented), 0o600);
+        let mut c = load_file(&path).unwrap();
+        let unchanged = fs::read_to_string(&path).unwrap();
+        save::save(&path, &c).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), unchanged);
+
+        let b = c.bgp.as_mut().unwrap();
+        b.hold_time = 30;
+        b.graceful_restart.enabled = true;
+        b.networks.pop();
+        b.neighbors[1].ttl_security = false;
+        b.neighbors[1].prefix_limit = Some(BgpPrefixLimit {
+            max: 10,
+            action: PrefixLimitOnExceed::Warn,
+        });
+        let mut n = BgpNeighborConfig::new(65003);
+        n.address = Some("192.0.2.7".parse().unwrap());
+        n.passive = true;
+        b.neighbors.push(n);
+        c.policies[0].rules[2].set.med = None;
+        c.policies[1].default = PolicyAction::Reject;
+        c.policies[1].rules.clear();
+        c.policies.push(PolicyConfig {
+            name: "new".into(),
+            default: PolicyAction::Accept,
+            rules: vec![PolicyRule {
+                matches: PolicyMatch {
+                    family: Some(PolicyFamily::Ipv4),
+                    ..PolicyMatch::default()
+                },
+                action: Some(PolicyAction::Reject),
+                ..PolicyRule::default()
+            }],
+        });
+        save::save(&path, &c).unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        for kept in [
+            "# our speaker",
+            "asn = 65001 # the AS",
+            "remote-as = \"internal\" # same AS",
+            "# the site",
+            "{ match = { as-path-contains = 65003 }, action = \"reject\" }, # a bare number",
+            "graceful-restart = { enabled = true, restart-time = 120 }",
+        ] {
+            assert!(text.contains(kept), "{kept} lost:\n{text}");
+        }
+        assert!(!text.contains(PASSWORD), "{text}");
+        assert_eq!(load_file(&path).unwrap(), c, "{text}");
+        // Saving the reloaded file again changes nothing.
+        save::save(&path, &load_file(&path).unwrap()).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), text);
+
+        // No BGP, no policies: the sections go; the rest stays.
+        c.bgp = None;
+        c.policies.clear();
+        save::save(&path, &c).unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(
+            !text.contains("bgp") && !text.contains("[[policy]]"),
+            "{text}"
+        );
+        assert_eq!(load_file(&path).unwrap(), c, "{text}");
     }
 }

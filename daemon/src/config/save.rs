@@ -309,6 +309,8 @@ fn update(
 
     update_nat(doc, config);
     super::ospf::save_ospf(doc, config);
+    super::bgp::save_bgp(doc, config);
+    super::bgp::save_policies(doc, config);
 
     // [control]
     let c = &config.control;
@@ -539,6 +541,22 @@ pub(crate) fn update_nat(doc: &mut DocumentMut, config: &Config) {
         array.push(e);
     }
     put_tables(t, "port-forward", array);
+}
+
+/// `[ospf]`, each tunnel's `ospf = { ... }` (by tunnel name), `[bgp]` and `[[policy]]` of
+/// `config` written into `doc`: the API carries the running ones over into a config given
+/// as a message, which has no fields for them.
+pub(crate) fn carry_over_routing(doc: &mut DocumentMut, config: &Config) {
+    super::ospf::save_ospf(doc, config);
+    if let Some(Item::ArrayOfTables(tunnels)) = doc.get_mut("tunnel") {
+        for t in tunnels.iter_mut() {
+            let name = t.get("name").and_then(Item::as_str).unwrap_or_default();
+            let ospf = config.tunnel(name).and_then(|c| c.ospf.clone());
+            super::ospf::save_tunnel_ospf(t, &ospf);
+        }
+    }
+    super::bgp::save_bgp(doc, config);
+    super::bgp::save_policies(doc, config);
 }
 
 /// The sub-table `name` of `t`, created (or made a table) if needed.
