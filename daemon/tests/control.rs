@@ -1287,3 +1287,113 @@ async fn nat_status_and_forwarding_survive_a_typed_apply() {
     assert!(lab.r1.path().forwarder.mss_clamp());
     lab.stop().await;
 }
+
+/// `[bgp]` and `[[policy]]` of router 1, with comments to keep.
+const BGP: &str = "persist = true\n\
+    \n\
+    # routing by BGP\n\
+    [bgp]\n\
+    asn = 65001 # ours\n\
+    \n\
+    [[bgp.neighbor]]\n\
+    tunnel = \"to-r2\"\n\
+    remote-as = 65002\n\
+    import = \"in\"\n\
+    export = \"out\"\n\
+    \n\
+    [[policy]]\n\
+    name = \"in\"\n\
+    default = \"accept\"\n\
+    \n\
+    [[policy]]\n\
+    name = \"out\"\n\
+    rules = [{ match = { prefix-list = [\"10.0.0.0/8 le 24\"] }, action = \"accept\" }]\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bgp_survives_typed_applies_config_show_and_saves() {
+    let lab = Lab::start(BGP).await;
+    let before = lab.running_config().await;
+    assert!(before.bgp.is_some() && before.policies.len() == 2);
+    let mut system = lab.system();
+
+    // A typed apply has no BGP fields: a tunnel change keeps [bgp] and [[policy]], and
+    // the save it causes keeps them as written.
+    let got = system
+        .get_config(pb::GetConfigRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let mut c = got.config.unwrap();
+    c.tunnels[1].mtu = Some(1300);
+    let r = system
+        .apply_config(pb::ApplyConfigRequest {
+            input: typed_input(c),
+            dry_run: false,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(r.saved);
+    let running = lab.running_config().await;
+    assert_eq!(running.tunnels[1].mtu, 1300);
+    assert_eq!(running.bgp, before.bgp);
+    assert_eq!(running.policies, before.policies);
+    let text = std::fs::read_to_string(lab.path()).unwrap();
+    for kept in ["# routing by BGP", "asn = 65001 # ours", "[[bgp.neighbor]]"] {
+        assert!(text.contains(kept), "{kept} lost:\n{text}");
+    }
+    assert_eq!(config::load_file(&lab.path()).unwrap(), running);
+
+    // So does a tunnel added through the Tunnels service.
+    lab.tunnels()
+        .add(pb::AddTunnelRequest {
+            tunnel: Some(new_tunnel("to-r3", "169.254.4.0/31")),
+            dry_run: false,
+        })
+        .await
+        .unwrap();
+    assert_eq!(lab.running_config().await.bgp, before.bgp);
+
+    // `wgrctl config show` shows BGP; applying what it shows keeps BGP.
+    let shown = system
+        .get_config(pb::GetConfigRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .toml;
+    assert!(
+        shown.contains("[bgp]") && shown.contains("[[policy]]"),
+        "{shown}"
+    );
+    system
+        .apply_config(pb::ApplyConfigRequest {
+            input: toml_input(shown.clone()),
+            dry_run: false,
+        })
+        .await
+        .unwrap();
+    let running = lab.running_config().await;
+    assert_eq!(running.bgp, before.bgp);
+    assert_eq!(running.policies, before.policies);
+
+    // A BGP change through TOML is applied and saved, the rest of the file as it was.
+    let changed = shown.replace("asn = 65001\n", "asn = 65001\nhold-time = 30\n");
+    assert_ne!(changed, shown);
+    system
+        .apply_config(pb::ApplyConfigRequest {
+            input: toml_input(changed),
+            dry_run: false,
+        })
+        .await
+        .unwrap();
+    let running = lab.running_config().await;
+    assert_eq!(running.bgp.as_ref().unwrap().hold_time, 30);
+    let text = std::fs::read_to_string(lab.path()).unwrap();
+    assert!(
+        text.contains("asn = 65001 # ours\nhold-time = 30\n"),
+        "{text}"
+    );
+    assert!(text.contains("# routing by BGP"), "{text}");
+    assert_eq!(config::load_file(&lab.path()).unwrap(), running);
+    lab.stop().await;
+}

@@ -5,7 +5,9 @@
 //! and problems carry the file's field paths (`tunnel[2].endpoint`). Secrets left out
 //! (or sent back as `redacted`) keep the running key: a client can take `GetConfig`,
 //! change something, and apply it. TOML input may likewise say `"(redacted)"` where
-//! `wgrctl config show` printed it.
+//! `wgrctl config show` printed it. What the message has no fields for (`[forwarding]`,
+//! `[nat]`, `[ospf]` and a tunnel's `ospf`, `[bgp]`, `[[policy]]`) is carried over from
+//! the running config unchanged.
 //!
 //! The intermediate text holds keys; it is never logged, stored or put in a message
 //! (the loader's messages never quote values).
@@ -252,8 +254,10 @@ pub(crate) fn to_toml(c: &pb::Config, current: &Config) -> String {
     ct.insert("plaintext", value(control.plaintext));
     ct.insert("persist", value(control.persist));
     doc.insert("control", Item::Table(ct));
-    // The message has no [forwarding] / [nat] fields: the running ones carry over.
+    // The message has no [forwarding] / [nat] / [ospf] / [bgp] / [[policy]] fields, nor a
+    // tunnel's ospf: the running ones carry over.
     crate::config::save::update_nat(&mut doc, current);
+    crate::config::save::carry_over_routing(&mut doc, current);
     doc.to_string()
 }
 
@@ -274,4 +278,56 @@ pub(crate) fn control_restart_problems(old: &ControlConfig, new: &ControlConfig)
         out.push(Problem::new("control.plaintext", why));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::PrivateKey;
+    use std::os::unix::fs::PermissionsExt as _;
+
+    /// A typed message has no OSPF, BGP or policy fields: what runs is kept, also when a
+    /// tunnel changes.
+    #[test]
+    fn typed_config_keeps_the_running_ospf_bgp_and_policies() {
+        let dir = tempfile::tempdir().unwrap();
+        let password = dir.path().join("bgp.key");
+        std::fs::write(&password, "not-in-any-message\n").unwrap();
+        std::fs::set_permissions(&password, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let peer = || PrivateKey::generate().public_key().to_base64();
+        let text = format!(
+            "[router]\nrouter-id = \"10.255.0.1\"\nprivate-key = \"{}\"\n\n\
+             [[tunnel]]\nname = \"to-r2\"\npeer-public-key = \"{}\"\n\
+             addresses = [\"169.254.0.0/31\"]\nospf = {{ cost = 7 }}\n\n\
+             [[tunnel]]\nname = \"spare\"\npeer-public-key = \"{}\"\n\
+             addresses = [\"169.254.2.0/31\"]\n\n\
+             [ospf]\nprofile = \"fast\"\n\n\
+             [bgp]\nasn = 65001\n\n\
+             [[bgp.neighbor]]\ntunnel = \"to-r2\"\nremote-as = \"internal\"\nimport = \"in\"\n\n\
+             [[bgp.neighbor]]\naddress = \"192.0.2.1\"\nremote-as = 65002\n\
+             password-file = \"bgp.key\"\nallow-without-policy = true\n\n\
+             [[policy]]\nname = \"in\"\ndefault = \"accept\"\n\
+             rules = [{{ match = {{ community = [\"no-export\"] }}, action = \"reject\" }}]\n",
+            PrivateKey::generate().to_base64(),
+            peer(),
+            peer()
+        );
+        let file = dir.path().join("r1.toml");
+        let current = config::parse_str(&text, &file).unwrap();
+        assert!(current.bgp.is_some() && current.ospf.is_some());
+
+        let mut message = super::super::convert::config_with_keys(&current);
+        let same = from_message(&message, &current, Some(&file)).unwrap();
+        assert_eq!(same, current);
+        // The intermediate TOML holds the password's file, never the password.
+        assert!(!to_toml(&message, &current).contains("not-in-any-message"));
+
+        message.tunnels[1].mtu = Some(1300);
+        let changed = from_message(&message, &current, Some(&file)).unwrap();
+        assert_eq!(changed.tunnels[1].mtu, 1300);
+        assert_eq!(changed.bgp, current.bgp);
+        assert_eq!(changed.policies, current.policies);
+        assert_eq!(changed.ospf, current.ospf);
+        assert_eq!(changed.tunnels[0].ospf, current.tunnels[0].ospf);
+    }
 }
