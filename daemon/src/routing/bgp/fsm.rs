@@ -7,8 +7,10 @@
 //! Also here: OPEN validation and capability negotiation (RFC 4271 6.2, RFC 5492, RFC 4760
 //! families, RFC 6793 4-octet AS, RFC 8950 extended next hop, RFC 2918 route refresh),
 //! hold time negotiation (4.2), collision resolution by BGP identifier (6.8), passive mode,
-//! the RFC 4724 graceful restart capability (offered when configured, as a helper: no
-//! families of our own; the peer's restart time and per-family forwarding bits parsed),
+//! the RFC 4724 graceful restart capability (offered when configured, with our families
+//! and their Forwarding State bit set once a previous session of this [`Session`] existed:
+//! a session flap keeps our forwarding, a process restart does not; the peer's restart
+//! time and per-family forwarding bits parsed),
 //! the per-neighbor prefix limit (RFC 4486 Cease subcode 1), and the wgrd-specific
 //! `PeerSilent` event: the tunnel under the session reported its peer silent, so the
 //! session drops at once instead of waiting for the hold timer.
@@ -96,13 +98,24 @@ impl PeerGracefulRestart {
     }
 }
 
-/// Our Graceful Restart capability as a helper: the restart time, no Restart State bit,
-/// and no families (RFC 4724 3: we keep no forwarding state across our own restart, but
-/// keep the peer's routes across its restart and send End-of-RIB).
-pub fn graceful_restart_capability(restart_time: u16) -> Capability {
+/// Our Graceful Restart capability (RFC 4724 3): the restart time, no Restart State bit
+/// (we never defer our advertisement, so no peer waits on it), and `families` with the
+/// Forwarding State bit `forwarding` (whether our forwarding survived since the previous
+/// session: true after a session flap in the same process, false on a fresh start).
+pub fn graceful_restart_capability(
+    restart_time: u16,
+    families: &[Family],
+    forwarding: bool,
+) -> Capability {
+    let mut data = (restart_time & 0x0fff).to_be_bytes().to_vec();
+    for f in families {
+        data.extend_from_slice(&f.afi().to_be_bytes());
+        data.push(f.safi());
+        data.push(if forwarding { 0x80 } else { 0 });
+    }
     Capability::Other {
         code: CAP_GRACEFUL_RESTART,
-        data: (restart_time & 0x0fff).to_be_bytes().to_vec(),
+        data,
     }
 }
 
@@ -166,8 +179,12 @@ impl PeerConfig {
         self.local_as != self.peer_as
     }
 
-    /// The OPEN this side sends.
+    /// The OPEN this side sends on a first session (see [`Session::open`]).
     pub fn open(&self) -> OpenRepr {
+        self.open_with(false)
+    }
+
+    fn open_with(&self, forwarding_kept: bool) -> OpenRepr {
         let mut capabilities: Vec<Capability> = self
             .families
             .iter()
@@ -181,7 +198,11 @@ impl PeerConfig {
             )]));
         }
         if let Some(t) = self.graceful_restart {
-            capabilities.push(graceful_restart_capability(t));
+            capabilities.push(graceful_restart_capability(
+                t,
+                &self.families,
+                forwarding_kept,
+            ));
         }
         capabilities.push(Capability::FourOctetAs(self.local_as));
         OpenRepr {
@@ -346,6 +367,13 @@ impl Session {
 
     pub fn config(&self) -> &PeerConfig {
         &self.config
+    }
+
+    /// The OPEN to send now: after a previous session, graceful restart's Forwarding
+    /// State bits say our forwarding was kept.
+    pub fn open(&self) -> OpenRepr {
+        self.config
+            .open_with(self.counters.established_transitions > 0)
     }
 
     /// What was agreed, from OpenConfirm on.
@@ -545,7 +573,7 @@ impl Session {
             }
             (Connect | Active, Event::TcpConnectionConfirmed) => {
                 out.push(Action::StopTimer(Timer::ConnectRetry));
-                out.push(Action::Send(Message::Open(self.config.open())));
+                out.push(Action::Send(Message::Open(self.open())));
                 out.push(Action::StartTimer(Timer::Hold, OPEN_HOLD));
                 self.state = OpenSent;
             }

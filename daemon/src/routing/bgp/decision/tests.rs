@@ -498,3 +498,174 @@ fn peer_down_removes_its_routes() {
     d.peer_down(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2)));
     assert!(d.candidates(&resolver(&[])).is_empty());
 }
+
+/// An iBGP route as a route reflector passes it on.
+fn reflected(nh: u8, originator: Option<u8>, clusters: &[u8]) -> UpdateRepr {
+    let mut u = announce("10.9.0.0/16", route(&[], nh));
+    u.attrs.local_pref = Some(100);
+    u.attrs.originator_id = originator.map(|n| Ipv4Addr::new(10, 0, 0, n));
+    u.attrs.cluster_list = clusters
+        .iter()
+        .map(|&n| Ipv4Addr::new(10, 0, 9, n))
+        .collect();
+    u
+}
+
+fn reflecting_decision() -> Decision {
+    let mut d = Decision::new(
+        LOCAL_AS,
+        DecisionConfig {
+            cluster_id: Some(Ipv4Addr::new(10, 0, 9, 1)),
+            ..DecisionConfig::default()
+        },
+    );
+    d.router_id = Some(Ipv4Addr::new(10, 0, 0, 50));
+    d
+}
+
+#[test]
+fn reflected_loops_are_rejected() {
+    let mut d = reflecting_decision();
+    assert_eq!(d.cluster_id(), Some(Ipv4Addr::new(10, 0, 9, 1)));
+    let p = peer(1, LOCAL_AS);
+    let a = p.addr;
+    d.peer_up(p);
+    // Our own route, reflected back to us.
+    let ch = d.update(a, &reflected(1, Some(50), &[2]));
+    assert_eq!((ch.rejected, ch.changed.len()), (1, 0));
+    // It went around our cluster.
+    let ch = d.update(a, &reflected(1, Some(7), &[2, 1]));
+    assert_eq!((ch.rejected, ch.changed.len()), (1, 0));
+    // Someone else's, through other clusters: kept as received.
+    let ch = d.update(a, &reflected(1, Some(7), &[2, 3]));
+    assert_eq!((ch.rejected, ch.changed.len()), (0, 1));
+    let path = d.adj_rib_in(a).and_then(|t| t.get(&net("10.9.0.0/16")));
+    let attrs = &path.expect("kept").attrs;
+    assert_eq!(attrs.originator_id, Some(Ipv4Addr::new(10, 0, 0, 7)));
+    assert_eq!(attrs.cluster_list.len(), 2);
+    // Then a looped replacement withdraws it (implicit replacement, refused).
+    let ch = d.update(a, &reflected(1, Some(50), &[]));
+    assert_eq!((ch.rejected, ch.changed.len()), (1, 1));
+    assert!(d.adj_rib_in(a).is_some_and(AdjRibIn::is_empty));
+    // Without a configured cluster id, the router id is the cluster id.
+    let mut d = Decision::new(LOCAL_AS, DecisionConfig::default());
+    d.router_id = Some(Ipv4Addr::new(10, 0, 9, 4));
+    assert_eq!(d.cluster_id(), d.router_id);
+    d.peer_up(peer(1, LOCAL_AS));
+    assert_eq!(d.update(a, &reflected(1, Some(7), &[4])).rejected, 1);
+}
+
+#[test]
+fn reflection_attributes_from_ebgp_are_disregarded() {
+    let mut d = reflecting_decision();
+    let p = peer(1, 65002);
+    let a = p.addr;
+    d.peer_up(p);
+    let mut u = announce("10.9.0.0/16", route(&[65002], 1));
+    // Carrying our own ids would be a loop from iBGP; from eBGP they mean nothing.
+    u.attrs.originator_id = Some(Ipv4Addr::new(10, 0, 0, 50));
+    u.attrs.cluster_list = vec![Ipv4Addr::new(10, 0, 9, 1)];
+    assert_eq!(d.update(a, &u).rejected, 0);
+    let attrs = &d.adj_rib_in(a).unwrap().get(&net("10.9.0.0/16")).unwrap().attrs;
+    assert_eq!(attrs.originator_id, None);
+    assert!(attrs.cluster_list.is_empty());
+    // A malformed one: attribute discard from eBGP, treat-as-withdraw from iBGP.
+    u.faults.ibgp_treat_as_withdraw = Some(AttrFault::Length(9));
+    assert_eq!(d.update(a, &u).rejected, 0);
+    assert_eq!(d.adj_rib_in(a).map(AdjRibIn::len), Some(1));
+    let q = peer(2, LOCAL_AS);
+    let b = q.addr;
+    d.peer_up(q);
+    let mut good = reflected(2, Some(7), &[]);
+    d.update(b, &good);
+    assert_eq!(d.adj_rib_in(b).map(AdjRibIn::len), Some(1));
+    good.faults.ibgp_treat_as_withdraw = Some(AttrFault::Length(10));
+    let ch = d.update(b, &good);
+    assert_eq!((ch.rejected, ch.changed.len()), (0, 1));
+    assert!(d.adj_rib_in(b).is_some_and(AdjRibIn::is_empty));
+}
+
+#[test]
+fn originator_id_stands_in_for_the_router_id_then_shorter_cluster_list() {
+    // Peer 1 (router id 10.0.0.1) reflects a route originated by 10.0.0.9; peer 2
+    // (10.0.0.2) sends its own. Without RFC 4456 9 peer 1 would win on router id.
+    let mut d = reflecting_decision();
+    for n in [1, 2] {
+        d.peer_up(peer(n, LOCAL_AS));
+    }
+    d.update(addr(1).unwrap(), &reflected(1, Some(9), &[5]));
+    d.update(addr(2).unwrap(), &reflected(2, None, &[]));
+    let same_cost = [(1, 10), (2, 10)];
+    let best = |d: &Decision| {
+        d.select(&net("10.9.0.0/16"), &resolver(&same_cost))
+            .map(|s| s.best.peer.addr)
+    };
+    assert_eq!(best(&d), addr(2));
+    // Same originator through both: the shorter CLUSTER_LIST wins before the peer
+    // address (peer 1 has the lower one).
+    d.update(addr(1).unwrap(), &reflected(1, Some(9), &[5, 6]));
+    d.update(addr(2).unwrap(), &reflected(2, Some(9), &[5]));
+    assert_eq!(best(&d), addr(2));
+    d.update(addr(2).unwrap(), &reflected(2, Some(9), &[5, 6]));
+    assert_eq!(best(&d), addr(1), "all equal: the lower peer address");
+}
+
+#[test]
+fn graceful_restart_keeps_stale_routes_until_refreshed_or_swept() {
+    let mut d = Decision::new(LOCAL_AS, DecisionConfig::default());
+    let p = peer(1, 65002);
+    let a = p.addr;
+    d.peer_up(p.clone());
+    for prefix in ["10.1.0.0/16", "10.2.0.0/16", "10.3.0.0/16"] {
+        d.update(a, &announce(prefix, route(&[65002], 1)));
+    }
+    let v6 = UpdateRepr {
+        attrs: PathAttrs {
+            origin: Some(Origin::Igp),
+            as_path: Some(AsPath::sequence(&[65002])),
+            mp_reach: Some(MpReach {
+                family: Family::Ipv6Unicast,
+                next_hop: MpNextHop::V6 {
+                    global: "fe80::1".parse().unwrap(),
+                    link_local: None,
+                },
+                nlri: vec![net("2001:db8::/32"), net("2001:db9::/32")],
+            }),
+            ..PathAttrs::default()
+        },
+        ..UpdateRepr::default()
+    };
+    d.update(a, &v6);
+    // Down gracefully, IPv4 only preserved: IPv6 goes at once.
+    let gone = d.peer_down_graceful(a, &[Family::Ipv4Unicast]);
+    assert_eq!(gone.len(), 2);
+    let t = d.adj_rib_in(a).unwrap();
+    assert_eq!((t.len(), t.stale_len()), (3, 3));
+    assert!(t.is_stale(&net("10.1.0.0/16")));
+    assert_eq!(d.candidates(&resolver(&[])).len(), 3, "stale routes still count");
+    // Back up: the stale routes stay; one is refreshed, one withdrawn.
+    assert!(d.peer_up(p).is_empty());
+    assert!(d.has_stale(a));
+    d.update(a, &announce("10.1.0.0/16", route(&[65002], 1)));
+    let w = UpdateRepr {
+        withdrawn: vec![net("10.2.0.0/16")],
+        ..UpdateRepr::default()
+    };
+    assert_eq!(d.update(a, &w).changed.len(), 1);
+    let t = d.adj_rib_in(a).unwrap();
+    assert!(!t.is_stale(&net("10.1.0.0/16")));
+    assert_eq!((t.len(), t.stale_len()), (2, 1));
+    // End-of-RIB for IPv6 sweeps nothing of IPv4; IPv4's sweeps the rest.
+    assert!(d.sweep_stale(a, Some(Family::Ipv6Unicast)).is_empty());
+    assert_eq!(
+        d.sweep_stale(a, Some(Family::Ipv4Unicast)),
+        BTreeSet::from([net("10.3.0.0/16")])
+    );
+    assert!(!d.has_stale(a));
+    assert_eq!(d.adj_rib_in(a).map(AdjRibIn::len), Some(1));
+    // A plain peer_down still takes everything.
+    d.peer_down_graceful(a, &[Family::Ipv4Unicast]);
+    assert!(d.has_stale(a));
+    assert_eq!(d.peer_down(a).len(), 1);
+    assert!(!d.has_stale(a));
+}

@@ -192,3 +192,90 @@ fn prepend_opens_a_new_segment_when_full_or_not_a_sequence() {
     assert_eq!(prepend(&set, 2).decision_len(), 2);
     assert_eq!(prepend(&AsPath::default(), 2), AsPath::sequence(&[2]));
 }
+
+fn client(n: u8) -> PeerInfo {
+    PeerInfo {
+        rr_client: true,
+        ..from(n, LOCAL_AS)
+    }
+}
+
+fn to_client(n: u8) -> ExportPeer {
+    ExportPeer {
+        rr_client: true,
+        ..to(n, false)
+    }
+}
+
+#[test]
+fn route_reflection_rules() {
+    let p = path(&[], 2);
+    let (c2, n3) = (client(2), from(3, LOCAL_AS));
+    let from_client = vec![(net("10.2.0.0/16"), &c2, &p)];
+    let from_non_client = vec![(net("10.3.0.0/16"), &n3, &p)];
+    let none = BTreeMap::new();
+    // A client's route: to the other clients and to non-clients, never back.
+    for peer in [to_client(4), to(5, false)] {
+        let out = exports_for(&from_client, &none, &peer);
+        let e = out.get(&net("10.2.0.0/16")).expect("reflected");
+        assert_eq!(e.attrs.originator_id, Some(Ipv4Addr::new(10, 0, 0, 2)));
+        assert_eq!(e.attrs.cluster_list, vec![Ipv4Addr::new(10, 0, 0, 100)]);
+        // Untouched: next hop, AS path, LOCAL_PREF, MED.
+        assert_eq!(e.next_hop, MpNextHop::V4(Ipv4Addr::new(192, 0, 2, 2)));
+        assert_eq!(e.attrs.as_path, Some(AsPath::default()));
+        assert_eq!((e.attrs.local_pref, e.attrs.med), (Some(300), Some(7)));
+    }
+    assert!(exports_for(&from_client, &none, &to_client(2)).is_empty());
+    // A non-client's route: to clients only.
+    assert_eq!(exports_for(&from_non_client, &none, &to_client(4)).len(), 1);
+    assert!(exports_for(&from_non_client, &none, &to(5, false)).is_empty());
+
+    // Already reflected once: the ORIGINATOR_ID stays, our cluster id goes in front.
+    let again = Path {
+        attrs: Arc::new(PathAttrs {
+            originator_id: Some(Ipv4Addr::new(10, 0, 0, 9)),
+            cluster_list: vec![Ipv4Addr::new(10, 0, 9, 1)],
+            ..(*p.attrs).clone()
+        }),
+        ..p.clone()
+    };
+    let best = vec![(net("10.9.0.0/16"), &n3, &again)];
+    let out = exports_for(&best, &none, &to_client(4));
+    let e = out.get(&net("10.9.0.0/16")).expect("reflected");
+    assert_eq!(e.attrs.originator_id, Some(Ipv4Addr::new(10, 0, 0, 9)));
+    assert_eq!(
+        e.attrs.cluster_list,
+        vec![Ipv4Addr::new(10, 0, 0, 100), Ipv4Addr::new(10, 0, 9, 1)]
+    );
+    // next-hop-self when configured applies to reflected routes too.
+    let nhs = ExportPeer {
+        next_hop_self: true,
+        ..to_client(4)
+    };
+    let out = exports_for(&best, &none, &nhs);
+    assert_eq!(
+        out.get(&net("10.9.0.0/16")).map(|e| e.next_hop),
+        Some(MpNextHop::V4(Ipv4Addr::new(192, 0, 2, 100)))
+    );
+    // To eBGP the reflection attributes never go; eBGP-learned and originated routes to
+    // clients carry none.
+    let out = exports_for(&best, &none, &to(6, true));
+    let e = out.get(&net("10.9.0.0/16")).expect("to eBGP");
+    assert_eq!(e.attrs.originator_id, None);
+    assert!(e.attrs.cluster_list.is_empty());
+    let e2 = from(7, 65007);
+    let ext = path(&[65007], 7);
+    let originated = BTreeMap::from([(
+        net("10.100.0.0/16"),
+        PathAttrs {
+            origin: Some(Origin::Igp),
+            ..PathAttrs::default()
+        },
+    )]);
+    let out = exports_for(&[(net("10.7.0.0/16"), &e2, &ext)], &originated, &to_client(4));
+    assert_eq!(out.len(), 2);
+    for e in out.values() {
+        assert_eq!(e.attrs.originator_id, None);
+        assert!(e.attrs.cluster_list.is_empty());
+    }
+}

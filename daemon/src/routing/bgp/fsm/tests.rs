@@ -470,3 +470,94 @@ fn replay_is_deterministic() {
     assert_eq!(run(), run());
     assert_eq!(run().last().map(|(_, st)| *st), Some(State::Connect));
 }
+
+#[test]
+fn graceful_restart_capability_offered_only_when_enabled_and_parsed() {
+    let gr = |o: &OpenRepr| {
+        o.capabilities
+            .iter()
+            .find(|c| matches!(c, Capability::Other { code: 64, .. }))
+            .cloned()
+    };
+    assert_eq!(gr(&config().open()), None, "off by default");
+    let mut on = config();
+    on.graceful_restart = Some(120);
+    let cap = |f: u8| Capability::Other {
+        code: 64,
+        data: vec![0x00, 120, 0, 1, 1, f, 0, 2, 1, f],
+    };
+    assert_eq!(
+        gr(&on.open()),
+        Some(cap(0)),
+        "restart time, no R bit, our families without F on a first session"
+    );
+    // Once a session existed, the next OPEN says forwarding was kept.
+    let mut s = established(on.clone());
+    assert_eq!(gr(&s.open()), Some(cap(0x80)));
+    s.handle(Event::TcpConnectionFails);
+    s.handle(Event::IdleHoldTimerExpires);
+    let a = s.handle(Event::TcpConnectionConfirmed);
+    let Some(Message::Open(o)) = sent(&a).first().copied() else {
+        panic!("an OPEN")
+    };
+    assert_eq!(gr(o), Some(cap(0x80)));
+
+    // The peer restarted (R), keeps IPv4 forwarding (F), not IPv6; an unknown family is
+    // skipped.
+    let mut theirs = peer_open(65002, 90);
+    theirs.capabilities.push(Capability::Other {
+        code: 64,
+        data: vec![
+            0x80 | 0x01,
+            0x2c, // R, 300 s
+            0,
+            1,
+            1,
+            0x80, // IPv4 unicast, F
+            0,
+            2,
+            1,
+            0x00, // IPv6 unicast
+            0,
+            1,
+            128,
+            0x80, // IPv4 VPN: unknown here
+        ],
+    });
+    let want = PeerGracefulRestart {
+        restart_time: 300,
+        restarting: true,
+        families: vec![(Family::Ipv4Unicast, true), (Family::Ipv6Unicast, false)],
+    };
+    assert_eq!(PeerGracefulRestart::from_open(&theirs), Some(want.clone()));
+    assert!(want.forwarding_kept(Family::Ipv4Unicast));
+    assert!(!want.forwarding_kept(Family::Ipv6Unicast));
+    let neg = |c: PeerConfig, o: &OpenRepr| Session::new(c).negotiate(o).expect("accepted");
+    assert_eq!(neg(on.clone(), &theirs).graceful_restart, Some(want));
+    assert_eq!(
+        neg(config(), &theirs).graceful_restart,
+        None,
+        "negotiated only when we offered it too"
+    );
+    assert_eq!(
+        neg(on.clone(), &peer_open(65002, 90)).graceful_restart,
+        None
+    );
+    // Both sides' own OPENs round-trip through the codec.
+    let bytes = Message::Open(on.open()).emit(Codec::default());
+    let Ok(Message::Open(back)) = Message::parse(&bytes, Codec::default()) else {
+        panic!("parses");
+    };
+    assert_eq!(
+        PeerGracefulRestart::from_open(&back),
+        Some(PeerGracefulRestart {
+            restart_time: 120,
+            restarting: false,
+            families: vec![(Family::Ipv4Unicast, false), (Family::Ipv6Unicast, false)],
+        })
+    );
+    // Malformed: ignored, as if not offered.
+    for data in [vec![0x00], vec![0, 120, 0, 1, 1]] {
+        assert_eq!(PeerGracefulRestart::parse(&data), None, "{data:?}");
+    }
+}
