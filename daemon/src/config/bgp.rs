@@ -2025,4 +2025,33 @@ rules = [{ match = { not = { community = ["no-export"] } }, set = { add-large-co
         );
         assert_eq!(load_file(&path).unwrap(), c, "{text}");
     }
+
+    #[test]
+    fn sub_tables_written_as_tables_stay_tables() {
+        use crate::config::{load_file, save};
+        let fx = Fx::new();
+        let bgp = "[bgp]\nasn = 65001\n\n[bgp.graceful-restart]\nenabled = true # on\n\n\
+                   [[policy]]\nname = \"p\"\n\n[[policy.rules]]\naction = \"accept\" # all\n";
+        let path = fx.path();
+        fx.write("r1.toml", &fx.text(bgp), 0o600);
+        let mut c = load_file(&path).unwrap();
+        c.bgp.as_mut().unwrap().graceful_restart.restart_time = 60;
+        c.policies[0].rules.push(PolicyRule {
+            set: PolicySet {
+                local_pref: Some(50),
+                ..PolicySet::default()
+            },
+            ..PolicyRule::default()
+        });
+        save::save(&path, &c).unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        for kept in [
+            "[bgp.graceful-restart]\nenabled = true # on\nrestart-time = 60\n",
+            "[[policy.rules]]\naction = \"accept\" # all\n",
+            "[[policy.rules]]\nset = { local-pref = 50 }\n",
+        ] {
+            assert!(text.contains(kept), "{kept} missing:\n{text}");
+        }
+        assert_eq!(load_file(&path).unwrap(), c, "{text}");
+    }
 }

@@ -219,7 +219,7 @@ fn rules(t: &mut Table, rules: &[PolicyRule]) {
         *array = out;
         return;
     }
-    let fresh = !t.get("rules").and_then(Item::as_array).is_some();
+    let fresh = t.get("rules").and_then(Item::as_array).is_none();
     if fresh {
         let mut a = Array::new();
         a.set_trailing("\n");
