@@ -266,7 +266,25 @@ fn hub_spoke_spoke_to_spoke_and_dial_in_laptop_down_clean() {
             ("laptop", "10.1.0.2"),
             ("h2", "10.200.0.10"),
         ],
-        |_| {},
+        |state| {
+            // No node is configured with a route to another site: what the kernels have
+            // came from BGP (s1's LAN on the hub, s2's LAN on s1 through the reflector),
+            // exported by wgrd with its protocol number.
+            for (node, prefix) in [
+                ("hub", "10.1.0.0/24"),
+                ("s1", "10.2.0.0/24"),
+                ("s2", "10.200.0.10"),
+            ] {
+                let r = exec_capture(
+                    state,
+                    node,
+                    &["ip", "route", "show", prefix],
+                    Duration::from_secs(5),
+                )
+                .unwrap();
+                assert!(r.contains("proto 243"), "{node}: {prefix} not learned: {r}");
+            }
+        },
     );
 }
 
