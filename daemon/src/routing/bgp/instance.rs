@@ -331,6 +331,10 @@ impl Instance {
             Input::Stop | Input::PeerSilent | Input::TimerExpired(Timer::GracefulRestart)
         ) {
             changed |= !self.decision.sweep_stale(addr, None).is_empty();
+            if n.session.state() != State::Established {
+                // Only the stale routes kept the peer's table; it goes with them.
+                self.decision.peer_down(addr);
+            }
             out.push(Output::StopTimer(addr, Timer::GracefulRestart));
         }
         let events = match input {

@@ -275,6 +275,7 @@ max-paths = 4
 multipath-relax = true
 hold-time = 30
 connect-retry = 7
+graceful-restart = { enabled = true, restart-time = 90 }
 
 [[bgp.neighbor]]
 tunnel = "to-r2"
@@ -289,6 +290,7 @@ prefix-limit = { max = 1000, action = "warn" }
 [[bgp.neighbor]]
 tunnel = "to-r3"
 remote-as = "internal"
+route-reflector-client = true
 
 [[bgp.neighbor]]
 address = "192.168.200.1"
@@ -419,6 +421,11 @@ default = "accept"
         assert_eq!(s.hold_time, 30, "[bgp] hold-time");
         assert!(s.extended_next_hop, "IPv6 session");
         assert_eq!(s.prefix_limit, None);
+        assert_eq!(s.graceful_restart, Some(90), "[bgp] graceful-restart");
+        let mut off = bgp.clone();
+        off.graceful_restart.enabled = false;
+        let s = neighbor_session(&off, &bgp.neighbors[1], "fd00::2".parse().unwrap());
+        assert_eq!(s.graceful_restart, None);
     }
 
     #[test]
@@ -458,6 +465,12 @@ default = "accept"
         assert_eq!(n.import, Some(policy(&c.policies[0], 65001)));
         assert_eq!(n.export, Some(Policy::accept_all()));
         assert!(n.next_hop_self && !n.allow_without_policy);
+        assert!(!n.rr_client);
+        assert!(i.neighbors[1].rr_client, "internal, route-reflector-client");
+        // On an eBGP neighbor the flag means nothing.
+        let mut ebgp = c.bgp.as_ref().unwrap().neighbors[0].clone();
+        ebgp.route_reflector_client = true;
+        assert!(!neighbor_config(&c, &ebgp).unwrap().rr_client);
         assert_eq!(
             n.local,
             LocalAddrs {

@@ -629,6 +629,7 @@ fn graceful_restart_timer_expiry_and_hold_timer_expiry() {
         .handle(ip(1), Input::TimerExpired(GR_TIMER), &resolve);
     assert_eq!(routes_out(&out), vec![Vec::<IpNetwork>::new()]);
     assert!(net.node(2).routes().is_empty());
+    assert!(net.node(2).decision().adj_rib_in(ip(1)).is_none());
     // A late expiry is harmless.
     let out = net
         .node_mut(2)
