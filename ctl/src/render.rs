@@ -362,6 +362,21 @@ pub fn event_json(e: &pb::Event) -> Value {
             json!({"type": "bgp_neighbor_state", "neighbor": crate::bgp::neighbor_json(n)})
         }
         Some(Kind::BgpNeighborChanged(c)) => crate::bgp::change_json(c),
+        Some(Kind::OspfNeighborState(n)) => json!({
+            "type": "ospf_neighbor_state",
+            "tunnel": n.tunnel,
+            "router_id": n.router_id,
+            "state": n.state,
+            "uptime_ms": n.uptime_ms,
+        }),
+        Some(Kind::OspfNeighborChanged(c)) => json!({
+            "type": "ospf_neighbor_changed",
+            "tunnel": c.tunnel,
+            "router_id": c.router_id,
+            "state": c.state,
+            "previous_state": c.previous_state,
+            "restarted": c.restarted,
+        }),
         None => json!({"type": "unknown"}),
     }
 }
@@ -419,6 +434,22 @@ pub fn event_line(e: &pb::Event) -> String {
             )
         }
         Some(Kind::BgpNeighborChanged(c)) => crate::bgp::change_line(c),
+        Some(Kind::OspfNeighborState(n)) => format!(
+            "ospf neighbor {} ({}) {} for {}",
+            n.router_id,
+            n.tunnel,
+            n.state,
+            duration(Duration::from_millis(n.uptime_ms))
+        ),
+        Some(Kind::OspfNeighborChanged(c)) => {
+            let mut line = format!("ospf neighbor {} ({}) ", c.router_id, c.tunnel);
+            line += &match (c.state.as_str(), c.restarted) {
+                ("gone", _) => "removed".to_string(),
+                (state, true) => format!("{state} (restarted; was {})", c.previous_state),
+                (state, false) => format!("{} -> {state}", c.previous_state),
+            };
+            line
+        }
         None => "unknown event".into(),
     }
 }

@@ -224,6 +224,53 @@ async fn ospf_service_shows_an_authenticated_adjacency() {
     assert_eq!(to_r2.cost, 7);
     assert_eq!(to_r2.tunnels, vec!["to-peer".to_string()]);
 
+    // Events: the initial state has the adjacency; removing the tunnel from r1's config
+    // makes the neighbor go away, and the Watch stream says so.
+    let mut events = pb::events_client::EventsClient::new(unix_channel(server.socket()).await)
+        .watch(pb::WatchRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    use pb::event::Kind;
+    let mut initial = Vec::new();
+    loop {
+        match events.message().await.unwrap().unwrap().kind {
+            Some(Kind::OspfNeighborState(n)) => initial.push((n.tunnel, n.router_id, n.state)),
+            Some(Kind::InitialStateDone(_)) => break,
+            _ => {}
+        }
+    }
+    assert_eq!(
+        initial,
+        vec![(
+            "to-peer".to_string(),
+            "10.255.7.2".to_string(),
+            "full".to_string()
+        )]
+    );
+    let mut without = r1.config().await;
+    without.tunnels.clear();
+    r1.apply(without).await.unwrap();
+    let gone = loop {
+        let e = tokio::time::timeout(Duration::from_secs(15), events.message())
+            .await
+            .expect("an OSPF neighbor event after the tunnel is removed")
+            .unwrap()
+            .unwrap();
+        if let Some(Kind::OspfNeighborChanged(c)) = e.kind {
+            break c;
+        }
+    };
+    assert_eq!(
+        (
+            gone.tunnel.as_str(),
+            gone.router_id.as_str(),
+            gone.state.as_str(),
+            gone.previous_state.as_str()
+        ),
+        ("to-peer", "10.255.7.2", "gone", "full")
+    );
+
     // Without a speaker: FAILED_PRECONDITION.
     let (bare, mut bare_client) =
         serve(dir.path(), "bare.sock", Control::new(Arc::clone(&r2), None)).await;

@@ -220,3 +220,83 @@ impl pb::ospf_server::Ospf for OspfService {
         }))
     }
 }
+
+/// The initial state of every OSPF neighbor, for Watch.
+pub(super) fn neighbor_states(s: &OspfStatus) -> Vec<pb::Event> {
+    let now = Instant::now();
+    s.neighbors
+        .iter()
+        .map(|n| pb::Event {
+            kind: Some(pb::event::Kind::OspfNeighborState(pb::OspfNeighbor {
+                tunnel: n.tunnel.clone(),
+                router_id: n.router_id.to_string(),
+                address: n.address.to_string(),
+                state: n.state.name().to_owned(),
+                uptime_ms: now.saturating_duration_since(n.since).as_millis() as u64,
+            })),
+        })
+        .collect()
+}
+
+/// What changed between two samples of the speaker's neighbors, keyed by tunnel.
+pub(super) fn neighbor_events(old: &OspfStatus, new: &OspfStatus) -> Vec<pb::Event> {
+    use std::collections::BTreeMap;
+    let by_tunnel = |s: &OspfStatus| -> BTreeMap<String, (String, &'static str, Instant)> {
+        s.neighbors
+            .iter()
+            .map(|n| {
+                (
+                    n.tunnel.clone(),
+                    (n.router_id.to_string(), n.state.name(), n.since),
+                )
+            })
+            .collect()
+    };
+    let (before, after) = (by_tunnel(old), by_tunnel(new));
+    let event = |tunnel: &str, router_id: &str, state: &str, previous: &str, restarted| pb::Event {
+        kind: Some(pb::event::Kind::OspfNeighborChanged(
+            pb::OspfNeighborChanged {
+                tunnel: tunnel.to_owned(),
+                router_id: router_id.to_owned(),
+                state: state.to_owned(),
+                previous_state: previous.to_owned(),
+                restarted,
+            },
+        )),
+    };
+    let mut out = Vec::new();
+    for (tunnel, (rid, state, since)) in &after {
+        match before.get(tunnel) {
+            None => out.push(event(tunnel, rid, state, "none", false)),
+            Some((old_rid, old_state, old_since)) => {
+                // `since` moves with every state change; a restart is a move back to an
+                // earlier state, or the same state entered again.
+                let moved = since != old_since;
+                if old_state != state || old_rid != rid || moved {
+                    let restarted = moved && (old_state == state || rank(state) < rank(old_state));
+                    out.push(event(tunnel, rid, state, old_state, restarted));
+                }
+            }
+        }
+    }
+    for (tunnel, (rid, state, _)) in &before {
+        if !after.contains_key(tunnel) {
+            out.push(event(tunnel, rid, "gone", state, false));
+        }
+    }
+    out
+}
+
+/// The order of the neighbor states (RFC 2328 10.1), to tell progress from a restart.
+fn rank(state: &str) -> u8 {
+    match state {
+        "down" => 0,
+        "init" => 2,
+        "2-way" => 3,
+        "exstart" => 4,
+        "exchange" => 5,
+        "loading" => 6,
+        "full" => 7,
+        _ => 0,
+    }
+}

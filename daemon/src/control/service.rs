@@ -520,6 +520,11 @@ impl pb::events_server::Events for EventsService {
             .as_mut()
             .map(|w| w.borrow_and_update().clone())
             .unwrap_or_default();
+        let mut ospf = self.0.ospf.clone();
+        let mut ospf_seen = ospf
+            .as_mut()
+            .map(|w| w.borrow_and_update().clone())
+            .unwrap_or_default();
         let mut initial: Vec<pb::Event> = router
             .tunnels()
             .await
@@ -539,6 +544,7 @@ impl pb::events_server::Events for EventsService {
                 }),
         );
         initial.extend(super::bgp::neighbor_states(&bgp_seen));
+        initial.extend(super::ospf::neighbor_states(&ospf_seen));
         initial.push(pb::Event {
             kind: Some(Kind::InitialStateDone(true)),
         });
@@ -557,8 +563,28 @@ impl pb::events_server::Events for EventsService {
                         None => std::future::pending().await,
                     }
                 };
+                let ospf_changed = async {
+                    match ospf.as_mut() {
+                        Some(w) => w.changed().await.is_ok(),
+                        None => std::future::pending().await,
+                    }
+                };
                 let next = tokio::select! {
                     r = live.recv() => r,
+                    alive = ospf_changed => {
+                        let Some(w) = ospf.as_mut().filter(|_| alive) else {
+                            ospf = None;
+                            continue;
+                        };
+                        let now = w.borrow_and_update().clone();
+                        for e in super::ospf::neighbor_events(&ospf_seen, &now) {
+                            if tx.send(Ok(e)).await.is_err() {
+                                return;
+                            }
+                        }
+                        ospf_seen = now;
+                        continue;
+                    }
                     alive = bgp_changed => {
                         let Some(w) = bgp.as_mut().filter(|_| alive) else {
                             // The speaker is gone: nothing more from it.
