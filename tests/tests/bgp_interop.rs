@@ -463,6 +463,10 @@ fn wgrd_and_bird_bgp_over_link_local_with_extended_next_hop() -> Result<()> {
             diag()
         );
     }
+    for p in wgrd_paths(&l.socket, "10.2.0.0/24") {
+        // RFC 8950: BIRD's IPv4 LAN with its link-local address as the next hop.
+        assert_eq!(p["next_hop"], "fe80::2", "{p}");
+    }
     let b = l.bird.birdc("show protocols all wgrd")?;
     assert!(b.contains("Established"), "{b}");
     // BIRD: wgrd's IPv4 LAN with an IPv6 next hop, into the kernel as `via inet6`.
