@@ -327,6 +327,7 @@ fn site_gateway_over_bgp_with_bird() -> Result<()> {
         "{route}"
     );
     let protocols = bird.birdc("show protocols all wgrd")?;
+    assert!(protocols.contains("Established"), "{protocols}");
     // TCP-MD5: BIRD's socket carries the key for wgrd's address, and the kernel drops
     // unsigned or wrongly signed segments, so an established session means wgrd signs
     // with the right key. (Only the key's presence is checked: `ss -e` prints the key.)
