@@ -87,6 +87,14 @@ impl Bird {
     fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("bird.log")).unwrap_or_default()
     }
+
+    /// Replace the config and have BIRD load it.
+    fn reconfigure(&self, conf: &str) -> Result<()> {
+        std::fs::write(self.dir.path().join("bird.conf"), conf)?;
+        let out = self.birdc("configure")?;
+        anyhow::ensure!(out.contains("Reconfigur"), "birdc configure: {out}");
+        Ok(())
+    }
 }
 
 impl Drop for Bird {
@@ -142,7 +150,7 @@ fn fetch(ns: &Netns, url: &str) -> Result<String> {
 
 /// The site's router: eBGP with wgrd, its LAN 192.168.60.0/24 out (a `direct` route),
 /// everything from wgrd in, BGP routes into the kernel. No `static` protocol.
-fn bird_conf() -> String {
+fn bird_conf(password: &str) -> String {
     format!(
         r#"
 log stderr all;
@@ -153,7 +161,7 @@ protocol kernel {{ ipv4 {{ import none; export where source = RTS_BGP; }}; }}
 protocol bgp wgrd {{
     local 192.168.50.1 as 65020;
     neighbor 192.168.50.2 as 65010;
-    password "{MD5_PASSWORD}";
+    password "{password}";
     connect delay time 1;
     connect retry time 5;
     error wait time 1, 10;
@@ -229,6 +237,22 @@ socket = "{socket}"
     ))
 }
 
+/// TcpExt TCPMD5Failure of `ns`: segments dropped for a wrong TCP-MD5 signature.
+fn md5_failures(ns: &Netns) -> Result<u64> {
+    let text = ns.exec(&["cat", "/proc/net/netstat"])?;
+    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("TcpExt:")).collect();
+    anyhow::ensure!(lines.len() == 2, "TcpExt in /proc/net/netstat: {text}");
+    let names = lines[0].split_whitespace();
+    let values = lines[1].split_whitespace();
+    names
+        .zip(values)
+        .find(|(n, _)| *n == "TCPMD5Failure")
+        .context("no TCPMD5Failure counter")?
+        .1
+        .parse()
+        .context("TCPMD5Failure")
+}
+
 /// Routes of `ns` (all tables, IPv4) that neither the kernel (connected, local) nor BIRD
 /// made: what someone added by hand.
 fn manual_routes(ns: &Netns) -> Result<Vec<String>> {
@@ -291,7 +315,7 @@ fn site_gateway_over_bgp_with_bird() -> Result<()> {
     )?;
     lab.route("ep", "192.168.60.0/24 dev wg0")?;
 
-    let bird = Bird::start(site, &bird_conf())?;
+    let bird = Bird::start(site, &bird_conf(MD5_PASSWORD))?;
     let toml = wgrd_toml(dir.path(), &kv, &ke)?;
     let wgrd = Wgrd::start_raw(vpn_ns, &toml)?;
     vpn_ns
@@ -412,5 +436,27 @@ fn site_gateway_over_bgp_with_bird() -> Result<()> {
     wait_until("BIRD to withdraw 10.77.0.0/24", CONVERGE, || {
         !learned().contains("10.77.0.0/24")
     })?;
+
+    // TCP-MD5 is enforced: with another password on BIRD's side, wgrd started again gets
+    // no session and no route, and the kernels count segments with a wrong signature.
+    bird.reconfigure(&bird_conf("not-the-same-key"))?;
+    let failures_before = md5_failures(site)? + md5_failures(vpn_ns)?;
+    let wgrd = Wgrd::start_raw(vpn_ns, &toml)?;
+    vpn_ns.wait_link_up("wgrd0", Duration::from_secs(10))?;
+    wait_until("segments refused for their MD5 signature", CONVERGE, || {
+        md5_failures(site).unwrap_or(0) + md5_failures(vpn_ns).unwrap_or(0) > failures_before
+    })?;
+    std::thread::sleep(Duration::from_secs(3));
+    let protocols = bird.birdc("show protocols wgrd")?;
+    assert!(!protocols.contains("Established"), "{protocols}");
+    assert!(!learned().contains("10.77.0.0/24"), "{}", learned());
+    let neighbors = wgrctl_json(&socket, &["bgp", "neighbors"])?;
+    assert_ne!(neighbors[0]["state"], "established", "{neighbors}");
+    println!(
+        "wrong key: {} segments refused, wgrd neighbor {}",
+        md5_failures(site)? + md5_failures(vpn_ns)? - failures_before,
+        neighbors[0]["state"]
+    );
+    wgrd.stop()?;
     Ok(())
 }
