@@ -354,6 +354,14 @@ pub fn neighbors(r: &pb::ListBgpNeighborsResponse) -> String {
             "\n  messages in {}, out {}, updates in {}; prefixes received {}, advertised {}",
             n.messages_in, n.messages_out, n.updates_in, n.prefixes_received, n.prefixes_advertised
         );
+        b += &match n.fast_failover.as_str() {
+            "armed" => format!(
+                "\n  fast failover: armed (session down after {} ms of tunnel silence)",
+                n.liveness_ms
+            ),
+            "waiting" => "\n  fast failover: waiting (the peer does not probe; the hold timer finds failures)".to_string(),
+            _ => String::new(),
+        };
         if !n.last_error.is_empty() {
             b += &format!("\n  last error: {}", n.last_error);
         }
@@ -391,6 +399,8 @@ pub fn neighbor_json(n: &pb::BgpNeighbor) -> Value {
         })),
         "prefixes_received": n.prefixes_received,
         "prefixes_advertised": n.prefixes_advertised,
+        "fast_failover": n.fast_failover,
+        "liveness_ms": n.liveness_ms,
     })
 }
 

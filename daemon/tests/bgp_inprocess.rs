@@ -21,7 +21,7 @@ use wgrd::keys::PrivateKey;
 use wgrd::router::Router;
 use wgrd::routing::bgp::attr::PathAttrs;
 use wgrd::routing::bgp::fsm::State;
-use wgrd::routing::bgp::io::{self as bgp, BgpHandle, Table};
+use wgrd::routing::bgp::io::{self as bgp, BgpHandle, FastFailover, Table};
 
 mod common;
 
@@ -294,6 +294,13 @@ async fn triangle_peers_on_v4_v6_and_link_local_learns_filters_and_reroutes() {
     let r1_to_r3 = Arc::clone(r1.path().tunnels.load().by_name("to-r3").unwrap());
     wait_for("liveness armed on r1's tunnel to r3", || {
         r1_to_r3.liveness_armed()
+    })
+    .await;
+    wait_for("the status says fast failover is armed", || {
+        b1.status().neighbors.iter().any(|n| {
+            n.tunnel.as_deref() == Some("to-r3")
+                && n.fast_failover == FastFailover::Armed(bgp::DEFAULT_LIVENESS)
+        })
     })
     .await;
     let cut = Instant::now();

@@ -215,6 +215,11 @@ pub fn neighbor(n: &NeighborStatus, now: Instant, wall: SystemTime) -> pb::BgpNe
         }),
         prefixes_received: n.prefixes_received as u64,
         prefixes_advertised: n.prefixes_advertised as u64,
+        fast_failover: n.fast_failover.name().into(),
+        liveness_ms: n
+            .fast_failover
+            .interval()
+            .map_or(0, |d| d.as_millis() as u32),
     }
 }
 

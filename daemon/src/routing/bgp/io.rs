@@ -71,6 +71,37 @@ pub struct NeighborStatus {
     pub prefixes_received: usize,
     /// Routes in its Adj-RIB-Out.
     pub prefixes_advertised: usize,
+    /// Whether a silent tunnel takes this session down at once.
+    pub fast_failover: FastFailover,
+}
+
+/// Tunnel liveness as it applies to one session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FastFailover {
+    /// A LAN neighbor: no tunnel to watch.
+    Off,
+    /// Liveness is on but the peer has not shown that it probes (wireguard-go never
+    /// does): failures are found by the hold timer.
+    Waiting(Duration),
+    /// The peer probes: a silence of this long takes the session down.
+    Armed(Duration),
+}
+
+impl FastFailover {
+    pub fn name(self) -> &'static str {
+        match self {
+            FastFailover::Off => "off",
+            FastFailover::Waiting(_) => "waiting",
+            FastFailover::Armed(_) => "armed",
+        }
+    }
+
+    pub fn interval(self) -> Option<Duration> {
+        match self {
+            FastFailover::Off => None,
+            FastFailover::Waiting(d) | FastFailover::Armed(d) => Some(d),
+        }
+    }
 }
 
 /// What the speaker shows of itself.
@@ -426,6 +457,8 @@ struct Built {
     asn: u32,
     router_id: Ipv4Addr,
     decision: (u8, bool),
+    /// Offered in every OPEN: a change restarts the sessions.
+    graceful_restart: crate::config::GracefulRestart,
     neighbors: BTreeMap<IpAddr, (BgpNeighborConfig, Via)>,
     policies: Vec<crate::config::PolicyConfig>,
 }
@@ -509,7 +542,11 @@ async fn run(
                 }
                 Err(broadcast::error::RecvError::Closed) => break,
             },
-            _ = poll.tick() => s.reconfigure().await,
+            _ = poll.tick() => {
+                s.reconfigure().await;
+                // Liveness arms without an event: keep the status true to it.
+                s.publish();
+            }
             _ = tokio::time::sleep_until(resolve_at), if s.resolve_at.is_some() => {
                 s.resolve_at = None;
                 s.routes_changed().await;
@@ -1149,6 +1186,7 @@ impl Speaker {
             });
             return;
         };
+        let tunnels = self.router.path().tunnels.load();
         let neighbors = self
             .peers
             .iter()
@@ -1172,6 +1210,18 @@ impl Speaker {
                     negotiated: n.session.negotiated().cloned(),
                     prefixes_received: i.decision().adj_rib_in(*addr).map_or(0, |t| t.len()),
                     prefixes_advertised: n.adj_rib_out.len(),
+                    fast_failover: match &p.via {
+                        Via::Kernel { .. } => FastFailover::Off,
+                        Via::Tunnel { id, .. } => match tunnels.get(*id) {
+                            Some(t) if t.liveness_armed() => {
+                                FastFailover::Armed(t.liveness().unwrap_or(DEFAULT_LIVENESS))
+                            }
+                            Some(t) => {
+                                FastFailover::Waiting(t.liveness().unwrap_or(DEFAULT_LIVENESS))
+                            }
+                            None => FastFailover::Off,
+                        },
+                    },
                 })
             })
             .collect();
@@ -1202,7 +1252,10 @@ impl Speaker {
             return;
         };
         let restart = self.built.as_ref().is_none_or(|b| {
-            b.asn != wanted.asn || b.router_id != wanted.router_id || b.decision != wanted.decision
+            b.asn != wanted.asn
+                || b.router_id != wanted.router_id
+                || b.decision != wanted.decision
+                || b.graceful_restart != wanted.graceful_restart
         });
         if restart {
             self.stop_all().await;
@@ -1606,6 +1659,7 @@ fn built_from(config: &Config, router: &Router) -> Option<Built> {
         asn: bgp.asn,
         router_id: bgp.router_id,
         decision: (bgp.max_paths, bgp.multipath_relax),
+        graceful_restart: bgp.graceful_restart,
         neighbors,
         policies: config.policies.clone(),
     })
