@@ -625,6 +625,7 @@ mod tests {
             negotiated: None,
             prefixes_received: 0,
             prefixes_advertised: 0,
+            fast_failover: crate::routing::bgp::io::FastFailover::Off,
         }
     }
 
