@@ -932,7 +932,10 @@ impl Instance {
         let mut send_back = Vec::new();
         for lsa in lsas {
             let key = lsa.key();
-            let db = self.lsdb.get(&key).map(|e| (e.header(now), e.installed));
+            let db = self
+                .lsdb
+                .get(&key)
+                .map(|e| (e.header(now), e.installed, e.flooded));
             let exchanging = self
                 .ifaces
                 .values()
@@ -943,11 +946,15 @@ impl Instance {
                 acks.push(lsa.header);
                 continue;
             }
-            let newer = db.is_none_or(|(h, _)| lsa.header.compare(&h) == Ordering::Greater);
+            let newer = db.is_none_or(|(h, ..)| lsa.header.compare(&h) == Ordering::Greater);
             if newer {
-                // (5a) Too soon after the last instance: drop, unacknowledged.
-                if let Some((_, installed)) = db {
-                    if now.saturating_duration_since(installed) < self.cfg.timers.min_ls_arrival
+                // (5a) Too soon after the last instance received via flooding: drop,
+                // unacknowledged. A copy that answered one of our requests (or one of
+                // our own) does not count: a neighbor re-originating right after the
+                // exchange is taken at once rather than on its retransmission.
+                if let Some((_, installed, flooded)) = db {
+                    if flooded
+                        && now.saturating_duration_since(installed) < self.cfg.timers.min_ls_arrival
                         && key.adv_router != self.cfg.router_id
                     {
                         self.count("lsa_min_arrival");
@@ -961,6 +968,7 @@ impl Instance {
                     }
                 }
                 self.flood(now, &key, Some(tunnel));
+                let mut answers_request = false;
                 if let Some(n) = self.nbr(tunnel) {
                     if n.requests
                         .get(&key)
@@ -968,11 +976,12 @@ impl Instance {
                     {
                         n.requests.remove(&key);
                         n.requested.remove(&key);
+                        answers_request = true;
                     }
                 }
                 let header = lsa.header;
                 let max_age = header.age >= MAX_AGE;
-                if self.lsdb.install(lsa, now) {
+                if self.lsdb.install_received(lsa, now, !answers_request) {
                     self.throttle.schedule(now);
                 }
                 if !max_age {
@@ -996,7 +1005,7 @@ impl Instance {
                 self.count("bad_ls_request");
                 return self.event(now, tunnel, Event::BadLsReq);
             }
-            let Some((db_header, _)) = db else { continue };
+            let Some((db_header, ..)) = db else { continue };
             if lsa.header.compare(&db_header) == Ordering::Equal {
                 // (7) A duplicate: an implied ack, or acknowledge it directly.
                 let implied = self.nbr(tunnel).is_some_and(|n| n.retransmit.remove(&key));

@@ -13,6 +13,10 @@ use std::time::Instant;
 pub struct Entry {
     pub lsa: Lsa,
     pub installed: Instant,
+    /// Received by flooding (RFC 2328 13 (5a)): only such a copy holds off a newer
+    /// instance for MinLSArrival. Own LSAs and answers to our link state requests (the
+    /// database exchange) are not.
+    pub flooded: bool,
 }
 
 impl Entry {
@@ -53,10 +57,15 @@ impl Lsdb {
         self.entries.get(key)
     }
 
-    /// Installs `lsa` (replacing any other instance). Returns true if the contents
-    /// changed in a way that matters to SPF (RFC 2328 13.2: body, options or MaxAge-ness
-    /// differ, or the LSA is new).
+    /// Installs `lsa` (replacing any other instance), as not received by flooding.
+    /// Returns true if the contents changed in a way that matters to SPF (RFC 2328 13.2:
+    /// body, options or MaxAge-ness differ, or the LSA is new).
     pub fn install(&mut self, lsa: Lsa, now: Instant) -> bool {
+        self.install_received(lsa, now, false)
+    }
+
+    /// [`Lsdb::install`], saying whether the instance came by flooding.
+    pub fn install_received(&mut self, lsa: Lsa, now: Instant, flooded: bool) -> bool {
         let key = lsa.key();
         let changed = match self.entries.get(&key) {
             None => true,
@@ -71,6 +80,7 @@ impl Lsdb {
             Entry {
                 lsa,
                 installed: now,
+                flooded,
             },
         );
         changed

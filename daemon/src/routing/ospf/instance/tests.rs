@@ -664,3 +664,80 @@ fn replayed_and_truncated_packets_are_dropped() {
     assert_eq!(lab.nodes[0].counters()["auth_bad_digest"], 1);
     assert!(lab.all_full());
 }
+
+/// Router 2's router-LSA one sequence number on, with an extra stub (as a neighbor
+/// that re-originates the moment its adjacency is Full would send it).
+fn reoriginated(lab: &Lab, node: usize, key: &LsaKey, extra: &str) -> Lsa {
+    let e = lab.nodes[node].lsdb().get(key).unwrap();
+    let LsaBody::Router(mut body) = e.lsa.body.clone() else {
+        panic!("not a router-LSA")
+    };
+    let n = net(extra);
+    body.links.push(RouterLink {
+        kind: LinkKind::Stub,
+        id: n.network(),
+        data: n.mask(),
+        metric: 1,
+    });
+    let mut header = e.lsa.header;
+    header.seq += 1;
+    header.age = 0;
+    Lsa::build(header, LsaBody::Router(body))
+}
+
+#[test]
+fn an_instance_right_after_a_requested_copy_is_not_held_off_by_min_ls_arrival() {
+    // Router 1 learns router 2's router-LSA in the exchange (an answer to its LS
+    // request). Router 2 re-originates it at once, as FRR and BIRD do on reaching Full:
+    // the new instance is installed and acknowledged in the same step, not dropped for
+    // MinLSArrival and taken from a retransmission.
+    let mut lab = Lab::new(2, &[(0, 1, 10)]);
+    let key = LsaKey {
+        ls_type: LsType::Router,
+        id: rid(2),
+        adv_router: rid(2),
+    };
+    lab.run_until(Duration::from_secs(2), |l| {
+        l.nodes[0].lsdb().get(&key).is_some()
+    });
+    let e = lab.nodes[0].lsdb().get(&key).unwrap();
+    assert!(!e.flooded, "the copy answered our request");
+    assert_eq!(e.installed, lab.now);
+    // Keep router 2's own packets (and its real re-origination) out of the way.
+    lab.links[0].up = false;
+    let lsu = |lsa: Lsa| Input::Packet {
+        tunnel: TunnelId(1),
+        src: rid(2),
+        dst: ALL_SPF_ROUTERS,
+        bytes: PacketRepr {
+            router_id: rid(2),
+            area_id: Ipv4Addr::UNSPECIFIED,
+            auth: Auth::Null,
+            body: Body::LsUpdate(vec![lsa]),
+        }
+        .to_bytes(),
+    };
+    let next = reoriginated(&lab, 0, &key, "10.88.0.0/16");
+    let seq = next.header.seq;
+    lab.input(0, lsu(next));
+    let e = lab.nodes[0].lsdb().get(&key).unwrap();
+    assert_eq!(
+        e.lsa.header.seq, seq,
+        "the newer instance is installed at once"
+    );
+    assert!(e.flooded);
+    assert_eq!(lab.nodes[0].counters().get("lsa_min_arrival"), None);
+    // That copy came by flooding: one more instance within MinLSArrival is dropped
+    // (RFC 2328 13 (5a) still holds for flooded copies) ...
+    let again = reoriginated(&lab, 0, &key, "10.89.0.0/16");
+    lab.input(0, lsu(again.clone()));
+    assert_eq!(lab.nodes[0].lsdb().get(&key).unwrap().lsa.header.seq, seq);
+    assert_eq!(lab.nodes[0].counters()["lsa_min_arrival"], 1);
+    // ... and accepted once MinLSArrival has passed.
+    lab.now += Timers::default().min_ls_arrival;
+    lab.input(0, lsu(again));
+    assert_eq!(
+        lab.nodes[0].lsdb().get(&key).unwrap().lsa.header.seq,
+        seq + 1
+    );
+}
