@@ -14,8 +14,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wgrd::config::{
-    BgpConfig, BgpNeighborConfig, Community, Config, GracefulRestart, PolicyAction, PolicyConfig,
-    PolicyMatch, PolicyRule, PolicySet, PrefixListEntry, RouterConfig, TunnelConfig,
+    BgpNeighborConfig, Community, Config, PolicyAction, PolicyConfig, PolicyMatch, PolicyRule,
+    PolicySet, PrefixListEntry,
 };
 use wgrd::keys::PrivateKey;
 use wgrd::router::Router;
@@ -36,78 +36,38 @@ fn net(s: &str) -> IpNetwork {
 }
 
 fn router_config(n: u8, key: &PrivateKey) -> Config {
-    Config {
-        router: RouterConfig {
-            router_id: id(n),
-            private_key: key.clone(),
-            private_key_file: None,
-            listen_port: 0,
-            listen_address: Some("127.0.0.1".parse().unwrap()),
+    let mut c = common::loopback_router(id(n), key);
+    let v6 = format!("2001:db8:{n}::/48");
+    c.bgp = Some(common::bgp(
+        65000 + u32::from(n),
+        id(n),
+        &[&format!("{}/32", id(n)), &v6],
+    ));
+    c.policies = vec![
+        common::accept_all(),
+        // Refuses 198.51.100.0/22 more specifics tagged 65000:666, accepts the rest.
+        PolicyConfig {
+            name: "no-tagged".into(),
+            default: PolicyAction::Accept,
+            rules: vec![PolicyRule {
+                matches: PolicyMatch {
+                    community: vec![Community(65000 << 16 | 666)],
+                    prefix_list: vec![PrefixListEntry {
+                        prefix: net("198.51.100.0/22"),
+                        ge: Some(24),
+                        le: Some(24),
+                    }],
+                    ..Default::default()
+                },
+                set: PolicySet::default(),
+                action: Some(PolicyAction::Reject),
+            }],
         },
-        host: None,
-        tunnels: vec![],
-        routes: vec![],
-        control: Default::default(),
-        forwarding: Default::default(),
-        nat: Default::default(),
-        ospf: None,
-        bgp: Some(BgpConfig {
-            asn: 65000 + u32::from(n),
-            router_id: id(n),
-            networks: vec![
-                net(&format!("{}/32", id(n))),
-                net(&format!("2001:db8:{n}::/48")),
-            ],
-            redistribute: vec![],
-            max_paths: 1,
-            multipath_relax: false,
-            hold_time: 90,
-            connect_retry: 1,
-            graceful_restart: GracefulRestart::default(),
-            neighbors: vec![],
-        }),
-        policies: vec![
-            PolicyConfig {
-                name: "all".into(),
-                default: PolicyAction::Accept,
-                rules: vec![],
-            },
-            // Refuses 198.51.100.0/22 more specifics tagged 65000:666, accepts the rest.
-            PolicyConfig {
-                name: "no-tagged".into(),
-                default: PolicyAction::Accept,
-                rules: vec![PolicyRule {
-                    matches: PolicyMatch {
-                        community: vec![Community(65000 << 16 | 666)],
-                        prefix_list: vec![PrefixListEntry {
-                            prefix: net("198.51.100.0/22"),
-                            ge: Some(24),
-                            le: Some(24),
-                        }],
-                        ..Default::default()
-                    },
-                    set: PolicySet::default(),
-                    action: Some(PolicyAction::Reject),
-                }],
-            },
-        ],
-    }
+    ];
+    c
 }
 
-fn tunnel(name: &str, peer: &PrivateKey, endpoint: Option<SocketAddr>, addr: &str) -> TunnelConfig {
-    TunnelConfig {
-        name: name.into(),
-        peer_public_key: peer.public_key(),
-        preshared_key: None,
-        preshared_key_file: None,
-        endpoint,
-        persistent_keepalive: endpoint.map(|_| 1),
-        addresses: vec![addr.parse().unwrap()],
-        mtu: 1420,
-        listen_port: None,
-        ospf: None,
-    }
-}
+use common::loopback_tunnel as tunnel;
 
 fn neighbor(
     tunnel: &str,

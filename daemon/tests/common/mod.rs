@@ -88,3 +88,72 @@ pub async fn ping_until(
     }
     None
 }
+
+/// A router on loopback UDP (an ephemeral port) with no tunnels and no protocols.
+pub fn loopback_router(id: Ipv4Addr, key: &wgrd::keys::PrivateKey) -> wgrd::config::Config {
+    wgrd::config::Config {
+        router: wgrd::config::RouterConfig {
+            router_id: id,
+            private_key: key.clone(),
+            private_key_file: None,
+            listen_port: 0,
+            listen_address: Some(Ipv4Addr::LOCALHOST.into()),
+        },
+        host: None,
+        tunnels: vec![],
+        routes: vec![],
+        control: Default::default(),
+        forwarding: Default::default(),
+        nat: Default::default(),
+        ospf: None,
+        bgp: None,
+        policies: vec![],
+    }
+}
+
+/// A tunnel to `peer` with one address; the side that knows the endpoint keeps the
+/// session up with a 1 s keepalive.
+pub fn loopback_tunnel(
+    name: &str,
+    peer: &wgrd::keys::PrivateKey,
+    endpoint: Option<std::net::SocketAddr>,
+    addr: &str,
+) -> wgrd::config::TunnelConfig {
+    wgrd::config::TunnelConfig {
+        name: name.into(),
+        peer_public_key: peer.public_key(),
+        preshared_key: None,
+        preshared_key_file: None,
+        endpoint,
+        persistent_keepalive: endpoint.map(|_| 1),
+        addresses: vec![addr.parse().unwrap()],
+        mtu: 1420,
+        listen_port: None,
+        ospf: None,
+    }
+}
+
+/// `[bgp]` with quick reconnects and these networks; neighbors are added by the test.
+pub fn bgp(asn: u32, id: Ipv4Addr, networks: &[&str]) -> wgrd::config::BgpConfig {
+    wgrd::config::BgpConfig {
+        asn,
+        router_id: id,
+        networks: networks.iter().map(|n| n.parse().unwrap()).collect(),
+        redistribute: vec![],
+        max_paths: 1,
+        multipath_relax: false,
+        hold_time: 90,
+        connect_retry: 1,
+        graceful_restart: Default::default(),
+        neighbors: vec![],
+    }
+}
+
+/// `[[policy]] name = "all", default = "accept"`: eBGP needs a policy (RFC 8212).
+pub fn accept_all() -> wgrd::config::PolicyConfig {
+    wgrd::config::PolicyConfig {
+        name: "all".into(),
+        default: wgrd::config::PolicyAction::Accept,
+        rules: vec![],
+    }
+}

@@ -88,11 +88,14 @@ impl Notification {
             data: Vec::new(),
         }
     }
+    /// The data is cut so that the NOTIFICATION fits in a 4096-byte message: some errors
+    /// quote the whole offending message (RFC 7313 5), which may itself be that long.
     pub fn with_data(code: u8, subcode: u8, data: &[u8]) -> Notification {
+        const MAX_DATA: usize = 4096 - 19 - 2;
         Notification {
             code,
             subcode,
-            data: data.to_vec(),
+            data: data[..data.len().min(MAX_DATA)].to_vec(),
         }
     }
 }
@@ -250,6 +253,11 @@ impl Capability {
                     if let Some(f) = fam {
                         v.push((f, u16::from_be_bytes([c[4], c[5]])));
                     }
+                }
+                if v.is_empty() {
+                    // Only families we do not know: keep it verbatim, so that what we
+                    // write back is what we read (found by the bgp_message fuzz target).
+                    return other();
                 }
                 Capability::ExtendedNextHop(v)
             }

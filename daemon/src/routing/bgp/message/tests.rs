@@ -824,3 +824,36 @@ proptest! {
         }
     }
 }
+
+/// Found by the bgp_message fuzz target: an extended next hop capability naming only
+/// families we do not know used to become an empty `ExtendedNextHop`, which wrote back as
+/// a different capability.
+#[test]
+fn extended_next_hop_of_unknown_families_round_trips() {
+    let hex = "ffffffffffffffffffffffffffffffff0027010 4fde9005ac00002010a020805062d0100010002";
+    let hex: String = hex.chars().filter(|c| !c.is_whitespace()).collect();
+    let bytes: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect();
+    let codec = Codec::default();
+    let m = Message::parse(&bytes, codec).unwrap();
+    let Message::Open(o) = &m else {
+        panic!("an OPEN: {m:?}")
+    };
+    assert!(!o.has(|c| matches!(c, Capability::ExtendedNextHop(_))));
+    assert_eq!(Message::parse(&m.emit(codec), codec), Ok(m));
+}
+
+/// A malformed ROUTE-REFRESH is quoted in the NOTIFICATION (RFC 7313 5); a 4096-byte one
+/// must not make a NOTIFICATION longer than a message may be.
+#[test]
+fn notification_quoting_a_maximal_message_still_fits() {
+    let mut bytes = vec![0xff; 16];
+    bytes.extend_from_slice(&4096u16.to_be_bytes());
+    bytes.push(5);
+    bytes.resize(4096, 0);
+    let n = Message::parse(&bytes, Codec::default()).unwrap_err();
+    let out = Message::Notification(n).emit(Codec::default());
+    assert!(out.len() <= 4096, "{} bytes", out.len());
+}
