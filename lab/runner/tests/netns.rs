@@ -188,9 +188,22 @@ impl Drop for Up {
     }
 }
 
+/// The tools every scenario needs.
+const TOOLS: [&str; 4] = ["wireguard-go", "wg", "nft", "ping"];
+
 /// Up, traffic between every `(from, to)` pair, optional extra checks, down, clean.
 fn scenario(name: &str, pairs: &[(&str, &str)], extra: impl FnOnce(&LabState)) {
-    let tools = ["wireguard-go", "wg", "nft", "ping"];
+    scenario_with(name, &[], pairs, extra)
+}
+
+/// [`scenario`] for a topology whose nodes need `more_tools` too (routing daemons).
+fn scenario_with(
+    name: &str,
+    more_tools: &[&str],
+    pairs: &[(&str, &str)],
+    extra: impl FnOnce(&LabState),
+) {
+    let tools: Vec<&str> = TOOLS.iter().chain(more_tools).copied().collect();
     let Some(_t) = wgrd_tests::netns_test(&format!("lab_{name}"), &tools) else {
         return;
     };
@@ -288,19 +301,153 @@ fn hub_spoke_spoke_to_spoke_and_dial_in_laptop_down_clean() {
     );
 }
 
+/// `ip route show PREFIX` in `node` names `dev` (bounded wait); the route line.
+fn wait_route(state: &LabState, node: &str, prefix: &str, dev: &str, timeout: Duration) -> String {
+    let start = Instant::now();
+    loop {
+        let r = exec_capture(
+            state,
+            node,
+            &["ip", "-4", "route", "show", prefix],
+            Duration::from_secs(5),
+        )
+        .unwrap_or_default();
+        if r.contains(&format!("dev {dev} ")) {
+            return r;
+        }
+        if start.elapsed() > timeout {
+            panic!(
+                "{node}: {prefix} not via {dev} within {timeout:?}: {r}\n{}",
+                logs(state)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Full OSPF neighbors as BIRD (`birdc`) or FRR (`vtysh`) in `node` list them.
+fn full_neighbors(state: &LabState, node: &str, argv: &[&str]) -> usize {
+    exec_capture(state, node, argv, Duration::from_secs(5))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("Full"))
+        .count()
+}
+
+/// A cut of one tunnel's underlay in the interop triangle: traffic from `host` to `dst`
+/// comes back on the other path (BIRD's and FRR's dead interval, 4 s, ends the
+/// adjacency: wireguard-go sends no liveness probes) and `node`'s route to `prefix`
+/// moves to `other_dev`; after the heal it returns to `dev` without loss.
+fn interop_cut(
+    state: &LabState,
+    (cut_node, cut_iface): (&str, &str),
+    (host, dst): (&str, &str),
+    (node, prefix, dev, other_dev): (&str, &str, &str, &str),
+) {
+    wait_route(state, node, prefix, dev, Duration::from_secs(30));
+    faults::cut(state, cut_node, cut_iface).unwrap();
+    let r = faults::probe(
+        state,
+        host,
+        dst,
+        Duration::from_millis(100),
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    println!("interop: cut {cut_node} {cut_iface}: {host} -> {dst}: {r}");
+    assert!(
+        r.received > 0,
+        "no reroute around {cut_node} {cut_iface}: {r}"
+    );
+    assert!(
+        r.outage < Duration::from_secs(8),
+        "reroute around {cut_node} {cut_iface} too slow: {r}"
+    );
+    wait_route(state, node, prefix, other_dev, Duration::from_secs(5));
+    faults::heal(state, cut_node, cut_iface).unwrap();
+    let back = Instant::now();
+    wait_route(state, node, prefix, dev, Duration::from_secs(30));
+    println!(
+        "interop: heal {cut_node} {cut_iface}: {node} routes {prefix} via {dev} again after {:?}",
+        back.elapsed()
+    );
+    let r = faults::probe(
+        state,
+        host,
+        dst,
+        Duration::from_millis(100),
+        Duration::from_secs(2),
+    )
+    .unwrap();
+    assert!(
+        r.received > 0 && r.outage < Duration::from_millis(500),
+        "after the heal: {r}"
+    );
+}
+
 #[test]
-fn interop_wgrd_and_wireguard_go_down_clean() {
-    scenario(
+fn interop_wgrd_bird_frr_ospf_triangle_reroutes_down_clean() {
+    let birdc = ["birdc", "show", "ospf", "neighbors"];
+    let vtysh = ["vtysh", "-c", "show ip ospf neighbor"];
+    scenario_with(
         "interop",
         &[
-            ("h1", "10.2.0.2"),
-            // w3 never dials: wgrd starts that handshake.
-            ("h1", "10.3.0.2"),
-            // wireguard-go to wireguard-go through wgrd, tunnel to tunnel.
-            ("h2", "10.3.0.2"),
-            ("h3", "10.2.0.2"),
+            "bird",
+            "birdc",
+            "vtysh",
+            "/usr/lib/frr/zebra",
+            "/usr/lib/frr/ospfd",
         ],
-        |_| {},
+        &[],
+        |state| {
+            // Converged: every host reaches every other one (each pair both ways). No
+            // node has a route to a remote LAN in its files: they all come from OSPF.
+            let up = Instant::now();
+            for (from, dst) in [
+                ("h1", "10.2.0.2"),
+                // w3 never dials: wgrd starts that handshake.
+                ("h1", "10.3.0.2"),
+                ("h2", "10.1.0.2"),
+                ("h2", "10.3.0.2"),
+                ("h3", "10.1.0.2"),
+                ("h3", "10.2.0.2"),
+            ] {
+                traffic(state, from, dst, Duration::from_secs(30));
+                println!("interop: {from} -> {dst} after {:?}", up.elapsed());
+            }
+            // Who installed what: wgrd (protocol 243) on r1, BIRD on w2, FRR's zebra
+            // on w3; w2 <-> w3 on their direct tunnel (wg1), cost 10 against 20 via r1.
+            for (node, prefix, dev, proto) in [
+                ("r1", "10.2.0.0/24", "wgrd0", "proto 243"),
+                ("r1", "10.3.0.0/24", "wgrd0", "proto 243"),
+                ("w2", "10.1.0.0/24", "wg0", "proto bird"),
+                ("w2", "10.3.0.0/24", "wg1", "proto bird"),
+                ("w3", "10.1.0.0/24", "wg0", "proto ospf"),
+                ("w3", "10.2.0.0/24", "wg1", "proto ospf"),
+            ] {
+                let r = wait_route(state, node, prefix, dev, Duration::from_secs(10));
+                assert!(r.contains(proto), "{node}: {prefix} not from {proto}: {r}");
+            }
+            assert_eq!(full_neighbors(state, "w2", &birdc), 2, "BIRD's neighbors");
+            assert_eq!(full_neighbors(state, "w3", &vtysh), 2, "FRR's neighbors");
+            println!("interop: converged {:?} after up", up.elapsed());
+
+            // The w2-w3 underlay dies: BIRD and FRR reroute h2 <-> h3 through wgrd.
+            interop_cut(
+                state,
+                ("w2", "wan-w3"),
+                ("h2", "10.3.0.2"),
+                ("w2", "10.3.0.0/24", "wg1", "wg0"),
+            );
+            // The r1-w2 underlay dies: h1 <-> h2 goes wgrd -> FRR -> BIRD, via w3.
+            interop_cut(
+                state,
+                ("r1", "wan-w2"),
+                ("h1", "10.2.0.2"),
+                ("w2", "10.1.0.0/24", "wg0", "wg1"),
+            );
+            traffic(state, "h2", "10.1.0.2", Duration::from_secs(10));
+        },
     );
 }
 
