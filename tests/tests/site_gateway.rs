@@ -206,10 +206,6 @@ addresses = ["169.254.0.0/31"]
 prefix = "10.77.0.0/24"
 via = "to-ep"
 
-[[route]]
-prefix = "192.168.50.0/24"
-via = "host"
-
 [bgp]
 asn = 65010
 redistribute = ["static"]
@@ -362,9 +358,10 @@ fn site_gateway_over_bgp_with_bird() -> Result<()> {
     );
     let bird_route = bird.birdc("show route 10.77.0.0/24 all")?;
     assert!(bird_route.contains("BGP.as_path: 65010"), "{bird_route}");
-    // Only the endpoints' prefixes were exported, not wgrd's LAN route.
+    // Only the endpoints' prefixes were exported (the export policy), not the tunnel's
+    // connected /31.
     let bird_all = bird.birdc("show route protocol wgrd")?;
-    assert!(!bird_all.contains("192.168.50.0/24"), "{bird_all}");
+    assert!(!bird_all.contains("169.254.0.0"), "{bird_all}");
 
     // Nothing on the site router was added by hand: its routes are connected or BIRD's.
     let manual = manual_routes(site)?;
@@ -373,9 +370,9 @@ fn site_gateway_over_bgp_with_bird() -> Result<()> {
         "hand-made routes on the site router: {manual:?}"
     );
 
-    // wgrd learned the site's LAN over BGP and installed it toward the host (its next
-    // hop, 192.168.50.1, resolves through the `192.168.50.0/24 via host` route; without
-    // that route the path stays in the BGP table but never reaches the RIB).
+    // wgrd learned the site's LAN over BGP and installed it toward the host: its next
+    // hop is the LAN neighbor itself, which the host's kernel reaches (wgrd has no route
+    // for the LAN at all).
     let site_lan = |v: &serde_json::Value| -> Option<serde_json::Value> {
         v.as_array()?
             .iter()

@@ -391,6 +391,9 @@ struct Resolver {
     /// Metrics of the other protocols' best routes (OSPF cost): the IGP cost of a next
     /// hop is the metric of the route it resolves through.
     igp: Arc<HashMap<IpNetwork, u32>>,
+    /// Neighbors over kernel TCP (LAN routers): the host's kernel reaches them, and their
+    /// next hops, whatever wgrd's own table says.
+    kernel_peers: Arc<BTreeSet<IpAddr>>,
 }
 
 impl Resolver {
@@ -411,7 +414,19 @@ impl Resolver {
                 return Some(direct(*id));
             }
         }
-        let (prefix, hop) = self.fib.longest_match(nh)?;
+        let from_lan = self.kernel_peers.contains(&peer.addr);
+        let host = Resolution {
+            next_hop: NextHop::Host,
+            igp_cost: 0,
+        };
+        // Before the FIB: a default route into a tunnel must not capture the LAN router.
+        if from_lan && nh == peer.addr {
+            return Some(host);
+        }
+        let Some((prefix, hop)) = self.fib.longest_match(nh) else {
+            // A third-party next hop on the LAN: the kernel knows its neighbors.
+            return from_lan.then_some(host);
+        };
         if self.own.get(&prefix) == Some(&hop) {
             return None;
         }
@@ -479,6 +494,7 @@ async fn run(
             own: Arc::default(),
             peer_tunnels: Arc::default(),
             igp: Arc::default(),
+            kernel_peers: Arc::default(),
         },
         router,
         stack,
@@ -1375,6 +1391,13 @@ impl Speaker {
     }
 
     fn peer_tunnels_changed(&mut self) {
+        self.resolver.kernel_peers = Arc::new(
+            self.peers
+                .iter()
+                .filter(|(_, p)| matches!(p.via, Via::Kernel { .. }))
+                .map(|(a, _)| *a)
+                .collect(),
+        );
         self.resolver.peer_tunnels = Arc::new(
             self.peers
                 .iter()
