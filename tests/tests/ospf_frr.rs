@@ -30,11 +30,11 @@ const CONVERGE: Duration = Duration::from_secs(30);
 /// The shared MD5 key (at most 16 bytes).
 const MD5_KEY: &str = "wgrd-frr-md5-k1";
 
-/// ospfd on wg0 with wgrd's fast-profile timers. Retransmit 1 s (as wgrd's fast profile):
-/// FRR re-originates its router-LSA the moment the adjacency is Full, within wgrd's
-/// MinLSArrival (100 ms) of the copy wgrd just got from its LS request, so wgrd drops
-/// that instance unacknowledged (RFC 2328 13 (5a)) and takes it on FRR's retransmission:
-/// with FRR's default 5 s, wgrd routes toward FRR about 10 s after Full.
+/// ospfd on wg0 with wgrd's fast-profile hello and dead intervals and FRR's default
+/// retransmit interval (5 s). FRR re-originates its router-LSA the moment the adjacency
+/// is Full, right after answering wgrd's LS request; wgrd takes that instance at once
+/// (MinLSArrival holds off only instances after a flooded copy), so routes toward FRR do
+/// not wait for FRR's retransmission.
 fn ospfd_conf(auth: bool) -> String {
     let auth_lines = if auth {
         format!(
@@ -49,8 +49,7 @@ fn ospfd_conf(auth: bool) -> String {
          interface wg0\n \
          ip ospf network point-to-point\n \
          ip ospf hello-interval 1\n \
-         ip ospf dead-interval 4\n \
-         ip ospf retransmit-interval 1\n\
+         ip ospf dead-interval 4\n\
          {auth_lines}\
          !\n\
          router ospf\n \
