@@ -143,6 +143,7 @@ async fn triangle_converges_follows_lowest_cost_and_reroutes_when_a_router_stops
             from: RedistributeFrom::Static,
             metric: 20,
             metric_type: 2,
+            prefix_list: vec![],
         }];
     }
     let r3 = Arc::new(Router::start(c3).await.unwrap());
@@ -306,4 +307,166 @@ async fn configured_liveness_reaches_the_tunnel_and_ends_the_adjacency() {
     );
     o1.shutdown().await;
     r1.shutdown().await;
+}
+
+/// The OSPF candidate for `prefix` in `r`'s RIB.
+async fn ospf_route(r: &Router, prefix: &str) -> Option<wgrd::router::view::RouteInfo> {
+    r.rib_routes()
+        .await
+        .into_iter()
+        .find(|x| x.prefix.to_string() == prefix && x.source == "ospf")
+}
+
+/// r1 --eBGP-- r2 --OSPF-- r3: r2 redistributes its BGP routes (filtered by a prefix
+/// list) into OSPF; r3 learns r1's network as an E2 external, follows a route announced
+/// and withdrawn at run time, and never sees what the list leaves out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bgp_routes_redistributed_into_ospf_reach_a_pure_ospf_router() {
+    use wgrd::routing::bgp::attr::PathAttrs;
+    use wgrd::routing::bgp::io as bgp;
+    let keys: Vec<PrivateKey> = (0..3).map(|_| PrivateKey::generate()).collect();
+    let id = |n: u8| Ipv4Addr::new(10, 255, 6, n);
+    let started = Instant::now();
+
+    // r1: BGP only, originates 10.71.0.0/24 and its router id.
+    let mut c1 = common::loopback_router(id(1), &keys[0]);
+    c1.tunnels = vec![common::loopback_tunnel(
+        "to-r2",
+        &keys[1],
+        None,
+        "169.254.12.0/31",
+    )];
+    let mut b = common::bgp(65001, id(1), &["10.71.0.0/24", "10.255.6.1/32"]);
+    let mut n = wgrd::config::BgpNeighborConfig::new(65002);
+    n.tunnel = Some("to-r2".into());
+    n.import = Some("all".into());
+    n.export = Some("all".into());
+    b.neighbors = vec![n];
+    c1.bgp = Some(b);
+    c1.policies = vec![common::accept_all()];
+    let r1 = Arc::new(Router::start(c1).await.unwrap());
+    let r1_addr: SocketAddr = (Ipv4Addr::LOCALHOST, r1.local_ports()[0]).into();
+
+    // r2: eBGP to r1 (no OSPF on that tunnel), OSPF to r3 with BGP redistributed:
+    // only 10.64.0.0/10 up to /24 passes the list (r1's /32 router id does not).
+    let mut c2 = router_config(id(2), &keys[1]);
+    let mut to_r1 = common::loopback_tunnel("to-r1", &keys[0], Some(r1_addr), "169.254.12.1/31");
+    to_r1.ospf = Some(TunnelOspf {
+        disabled: true,
+        ..Default::default()
+    });
+    c2.tunnels = vec![
+        to_r1,
+        tunnel("to-r3", &keys[2], None, "169.254.23.0/31", 10),
+    ];
+    let mut b = common::bgp(65002, id(2), &[]);
+    let mut n = wgrd::config::BgpNeighborConfig::new(65001);
+    n.tunnel = Some("to-r1".into());
+    n.import = Some("all".into());
+    n.export = Some("all".into());
+    b.neighbors = vec![n];
+    c2.bgp = Some(b);
+    c2.policies = vec![common::accept_all()];
+    c2.ospf.as_mut().unwrap().redistribute = vec![OspfRedistribute {
+        from: RedistributeFrom::Bgp,
+        metric: 30,
+        metric_type: 2,
+        prefix_list: vec![wgrd::config::PrefixListEntry {
+            prefix: "10.64.0.0/10".parse().unwrap(),
+            ge: None,
+            le: Some(24),
+        }],
+    }];
+    let r2 = Arc::new(Router::start(c2).await.unwrap());
+    let r2_addr: SocketAddr = (Ipv4Addr::LOCALHOST, r2.local_ports()[0]).into();
+
+    // r3: OSPF only.
+    let mut c3 = router_config(id(3), &keys[2]);
+    c3.tunnels = vec![tunnel(
+        "to-r2",
+        &keys[1],
+        Some(r2_addr),
+        "169.254.23.1/31",
+        10,
+    )];
+    let r3 = Arc::new(Router::start(c3).await.unwrap());
+
+    let b1 = bgp::spawn(Arc::clone(&r1));
+    let b2 = bgp::spawn(Arc::clone(&r2));
+    let o2 = ospf::spawn(Arc::clone(&r2));
+    let o3 = ospf::spawn(Arc::clone(&r3));
+
+    let learned = {
+        let start = Instant::now();
+        loop {
+            if let Some(route) = ospf_route(&r3, "10.71.0.0/24").await {
+                break (start.elapsed(), route);
+            }
+            assert!(start.elapsed() < WAIT, "r3 never learned 10.71.0.0/24");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    eprintln!(
+        "r1's BGP network as an OSPF external on r3 {:?} after start",
+        learned.0
+    );
+    assert!(learned.1.best);
+    assert_eq!(
+        via(&r3, "10.71.0.1".parse().unwrap()).as_deref(),
+        Some("to-r2")
+    );
+    // E2 metric 30 (type 2 metrics are ranked above every type 1 / internal cost).
+    assert_eq!(learned.1.metric, (1 << 24) + 30);
+    // Outside the prefix list: r1's router id reached r2 by BGP but not r3 by OSPF.
+    assert!(r2
+        .rib_routes()
+        .await
+        .iter()
+        .any(|x| x.prefix.to_string() == "10.255.6.1/32" && x.source == "ebgp"));
+    assert!(ospf_route(&r3, "10.255.6.1/32").await.is_none());
+    let lsa = o3
+        .status()
+        .lsdb
+        .iter()
+        .filter(|e| e.lsa.header.ls_type == 5)
+        .map(|e| e.lsa.header.id.to_string())
+        .collect::<Vec<_>>();
+    assert_eq!(lsa, vec!["10.71.0.0"], "r2's externals");
+
+    // Run-time changes follow the RIB: announced on r1, on r3 soon after; withdrawn, gone.
+    let t = Instant::now();
+    b1.client()
+        .announce("10.72.5.0/24".parse().unwrap(), PathAttrs::default())
+        .await
+        .unwrap();
+    loop {
+        if ospf_route(&r3, "10.72.5.0/24").await.is_some() {
+            break;
+        }
+        assert!(t.elapsed() < WAIT, "the announced route never reached r3");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    eprintln!("announced on r1 -> OSPF route on r3: {:?}", t.elapsed());
+    let t = Instant::now();
+    b1.client()
+        .withdraw("10.72.5.0/24".parse().unwrap())
+        .await
+        .unwrap();
+    loop {
+        if ospf_route(&r3, "10.72.5.0/24").await.is_none() {
+            break;
+        }
+        assert!(t.elapsed() < WAIT, "the withdrawn route stayed on r3");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    eprintln!("withdrawn on r1 -> gone on r3: {:?}", t.elapsed());
+    eprintln!("total {:?}", started.elapsed());
+
+    o3.shutdown().await;
+    o2.shutdown().await;
+    b2.shutdown().await;
+    b1.shutdown().await;
+    for r in [r1, r2, r3] {
+        r.shutdown().await;
+    }
 }

@@ -1205,7 +1205,7 @@ fn cx_has_keys(f: &Field) -> bool {
 
 /// `"PREFIX"`, `"PREFIX le N"`, `"PREFIX ge N"`, `"PREFIX ge N le M"` with
 /// prefix length <= ge <= le <= family maximum.
-fn prefix_list_entry(
+pub(super) fn prefix_list_entry(
     cx: &mut Cx,
     line: Option<usize>,
     path: &str,

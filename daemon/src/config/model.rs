@@ -289,6 +289,8 @@ impl OspfProfile {
 pub enum RedistributeFrom {
     Connected,
     Static,
+    /// The selected BGP routes of the RIB (eBGP and iBGP), followed as they change.
+    Bgp,
 }
 
 impl RedistributeFrom {
@@ -296,6 +298,7 @@ impl RedistributeFrom {
         match self {
             RedistributeFrom::Connected => "connected",
             RedistributeFrom::Static => "static",
+            RedistributeFrom::Bgp => "bgp",
         }
     }
 }
@@ -303,12 +306,14 @@ impl RedistributeFrom {
 pub const DEFAULT_OSPF_COST: u16 = 10;
 pub const DEFAULT_EXTERNAL_METRIC: u32 = 20;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OspfRedistribute {
     pub from: RedistributeFrom,
     pub metric: u32,
     /// External metric type: 1 (E1, metric added to the path cost) or 2 (E2).
     pub metric_type: u8,
+    /// `prefix-list`: only prefixes matching one entry are originated; empty: all.
+    pub prefix_list: Vec<super::bgp::PrefixListEntry>,
 }
 
 /// Per-tunnel `ospf = { ... }`.

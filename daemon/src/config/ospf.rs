@@ -2,6 +2,7 @@
 //! of [`super::load`], and the way back for [`super::save`]. The speaker itself is
 //! `crate::routing::ospf`; this file only checks values and fills defaults.
 
+use super::bgp::{prefix_list_entry, PrefixListEntry};
 use super::keyfile::{read_key_file, resolve};
 use super::model::*;
 use super::source::{Cx, Field, Section};
@@ -10,7 +11,7 @@ use std::path::Path;
 use toml_edit::{value, Array, DocumentMut, InlineTable, Item, Table, Value};
 
 const OSPF_KEYS: &[&str] = &["enabled", "area", "profile", "redistribute", "liveness-ms"];
-const REDISTRIBUTE_KEYS: &[&str] = &["from", "metric", "type"];
+const REDISTRIBUTE_KEYS: &[&str] = &["from", "metric", "type", "prefix-list"];
 const TUNNEL_OSPF_KEYS: &[&str] = &[
     "enabled",
     "cost",
@@ -132,8 +133,13 @@ fn redistribute(cx: &mut Cx, s: &Section) -> Option<OspfRedistribute> {
     let from = s.require(cx, "from").and_then(|f| match f.str(cx)? {
         "connected" => Some(RedistributeFrom::Connected),
         "static" => Some(RedistributeFrom::Static),
+        "bgp" => Some(RedistributeFrom::Bgp),
         _ => {
-            cx.err(f.line, &f.path, "expected \"connected\" or \"static\"");
+            cx.err(
+                f.line,
+                &f.path,
+                "expected \"connected\", \"static\" or \"bgp\"",
+            );
             None
         }
     });
@@ -145,11 +151,55 @@ fn redistribute(cx: &mut Cx, s: &Section) -> Option<OspfRedistribute> {
         Some(f) => f.int(cx, 1, 2).map(|n| n as u8),
         None => Some(2),
     };
+    let prefix_list = match s.get(cx, "prefix-list") {
+        Some(f) => prefix_list(cx, &f),
+        None => Some(vec![]),
+    };
     Some(OspfRedistribute {
         from: from?,
         metric: metric?,
         metric_type: metric_type?,
+        prefix_list: prefix_list?,
     })
+}
+
+/// `prefix-list = ["10.0.0.0/8 le 24", ...]`: entries as in a policy's prefix list,
+/// IPv4 only (OSPFv2 carries nothing else).
+fn prefix_list(cx: &mut Cx, f: &Field) -> Option<Vec<PrefixListEntry>> {
+    let Some(array) = f.item.as_array() else {
+        cx.err(
+            f.line,
+            &f.path,
+            "expected a list of strings like [\"10.0.0.0/8 le 24\"]",
+        );
+        return None;
+    };
+    let mut ok = true;
+    let mut entries = Vec::new();
+    for (i, v) in array.iter().enumerate() {
+        let path = format!("{}[{}]", f.path, i + 1);
+        let Some(text) = v.as_str() else {
+            cx.err(f.line, &path, "expected a string like \"10.0.0.0/8 le 24\"");
+            ok = false;
+            continue;
+        };
+        match prefix_list_entry(cx, f.line, &path, text) {
+            Some(e) if !e.prefix.is_ipv4() => {
+                cx.err(
+                    f.line,
+                    &path,
+                    format!(
+                        "{} is not IPv4: OSPFv2 redistributes IPv4 prefixes only",
+                        e.prefix
+                    ),
+                );
+                ok = false;
+            }
+            Some(e) => entries.push(e),
+            None => ok = false,
+        }
+    }
+    ok.then_some(entries)
 }
 
 /// A tunnel's `ospf = { ... }`.
@@ -327,6 +377,10 @@ pub(crate) fn save_ospf(doc: &mut DocumentMut, config: &Config) {
             if r.metric_type != 2 {
                 it.insert("type", i64::from(r.metric_type).into());
             }
+            if !r.prefix_list.is_empty() {
+                let list: Array = r.prefix_list.iter().map(prefix_list_text).collect();
+                it.insert("prefix-list", Value::from(list));
+            }
             array.push(it);
         }
         let same = t
@@ -337,6 +391,18 @@ pub(crate) fn save_ospf(doc: &mut DocumentMut, config: &Config) {
             t.insert("redistribute", value(array));
         }
     }
+}
+
+/// `"PREFIX [ge N] [le N]"` as written in the file.
+fn prefix_list_text(e: &PrefixListEntry) -> String {
+    let mut text = e.prefix.to_string();
+    if let Some(ge) = e.ge {
+        text.push_str(&format!(" ge {ge}"));
+    }
+    if let Some(le) = e.le {
+        text.push_str(&format!(" le {le}"));
+    }
+    text
 }
 
 /// Writes a tunnel's `ospf = { ... }` back, or removes it.

@@ -1372,12 +1372,14 @@ fn ospf_section_and_tunnel_keys_load_into_the_model() {
             OspfRedistribute {
                 from: RedistributeFrom::Connected,
                 metric: DEFAULT_EXTERNAL_METRIC,
-                metric_type: 2
+                metric_type: 2,
+                prefix_list: vec![],
             },
             OspfRedistribute {
                 from: RedistributeFrom::Static,
                 metric: 30,
-                metric_type: 1
+                metric_type: 1,
+                prefix_list: vec![],
             },
         ]
     );
@@ -1410,11 +1412,11 @@ fn ospf_errors_name_the_field_and_line() {
     );
     assert_why(&e, "\"fast\"");
     let e = f.only_error(
-        &format!("{OSPF_BASE}[ospf]\nredistribute = [{{ from = \"bgp\" }}]\n"),
+        &format!("{OSPF_BASE}[ospf]\nredistribute = [{{ from = \"rip\" }}]\n"),
         "ospf.redistribute[1].from",
         9,
     );
-    assert_why(&e, "connected");
+    assert_why(&e, "\"bgp\"");
     f.only_error(
         &format!("{OSPF_BASE}[ospf]\nredistribute = [{{ from = \"static\", type = 3 }}]\n"),
         "ospf.redistribute[1].type",
@@ -1445,6 +1447,78 @@ fn ospf_errors_name_the_field_and_line() {
 }
 
 #[test]
+fn ospf_redistribute_takes_bgp_and_prefix_lists() {
+    let f = Fixture::new();
+    let c = f.ok(&format!(
+        "{OSPF_BASE}[ospf]\n\
+         redistribute = [{{ from = \"bgp\", metric = 50, prefix-list = [\"10.0.0.0/8 le 24\", \"192.168.1.0/24\", \"172.16.0.0/12 ge 20 le 28\"] }}]\n"
+    ));
+    let r = &c.ospf.unwrap().redistribute[0];
+    assert_eq!(r.from, RedistributeFrom::Bgp);
+    assert_eq!((r.metric, r.metric_type), (50, 2));
+    let p = |s: &str| s.parse::<ipnetwork::IpNetwork>().unwrap();
+    assert_eq!(
+        r.prefix_list,
+        vec![
+            PrefixListEntry {
+                prefix: p("10.0.0.0/8"),
+                ge: None,
+                le: Some(24)
+            },
+            PrefixListEntry {
+                prefix: p("192.168.1.0/24"),
+                ge: None,
+                le: None
+            },
+            PrefixListEntry {
+                prefix: p("172.16.0.0/12"),
+                ge: Some(20),
+                le: Some(28)
+            },
+        ]
+    );
+}
+
+#[test]
+fn ospf_redistribute_prefix_list_errors_name_the_entry_and_line() {
+    let f = Fixture::new();
+    let bad = |list: &str| {
+        format!("{OSPF_BASE}[ospf]\nredistribute = [\n  {{ from = \"static\" }},\n  {{ from = \"bgp\", prefix-list = {list} }},\n]\n")
+    };
+    // Errors point at the line of the entry.
+    let e = f.only_error(
+        &bad("[\"10.0.0.0/8 le 40\"]"),
+        "ospf.redistribute[2].prefix-list[1]",
+        11,
+    );
+    assert_why(&e, "le 40");
+    let e = f.only_error(
+        &bad("[\"10.0.0.0/8\", \"10.1.0.1/16\"]"),
+        "ospf.redistribute[2].prefix-list[2]",
+        11,
+    );
+    assert_why(&e, "10.1.0.0/16");
+    let e = f.only_error(
+        &bad("[\"2001:db8::/32\"]"),
+        "ospf.redistribute[2].prefix-list[1]",
+        11,
+    );
+    assert_why(&e, "IPv4");
+    let e = f.only_error(
+        &bad("[\"10.0.0.0/8 ge 9 le 8\"]"),
+        "ospf.redistribute[2].prefix-list[1]",
+        11,
+    );
+    assert_why(&e, "greater");
+    f.only_error(
+        &bad("\"10.0.0.0/8\""),
+        "ospf.redistribute[2].prefix-list",
+        11,
+    );
+    f.only_error(&bad("[8]"), "ospf.redistribute[2].prefix-list[1]", 11);
+}
+
+#[test]
 fn ospf_keys_survive_a_save() {
     let f = Fixture::new();
     let text = f.text(&format!(
@@ -1462,11 +1536,24 @@ fn ospf_keys_survive_a_save() {
         cost: Some(7),
         ..Default::default()
     });
-    c.ospf.as_mut().unwrap().redistribute = vec![OspfRedistribute {
-        from: RedistributeFrom::Static,
-        metric: 20,
-        metric_type: 1,
-    }];
+    c.ospf.as_mut().unwrap().redistribute = vec![
+        OspfRedistribute {
+            from: RedistributeFrom::Static,
+            metric: 20,
+            metric_type: 1,
+            prefix_list: vec![],
+        },
+        OspfRedistribute {
+            from: RedistributeFrom::Bgp,
+            metric: 20,
+            metric_type: 2,
+            prefix_list: vec![PrefixListEntry {
+                prefix: "10.0.0.0/8".parse().unwrap(),
+                ge: Some(16),
+                le: Some(24),
+            }],
+        },
+    ];
     save::save(&path, &c).unwrap();
     let saved = fs::read_to_string(&path).unwrap();
     assert!(saved.contains("# the speaker"), "{saved}");

@@ -13,13 +13,14 @@ use super::neighbor::State;
 use super::packet::IP_PROTOCOL;
 use super::spf::{PathType, Route};
 use crate::config::{
-    Config, OspfAuthType, OspfProfile, RedistributeFrom, RouteVia, DEFAULT_OSPF_COST,
-    FAST_LIVENESS_MS,
+    Config, OspfAuthType, OspfProfile, OspfRedistribute, RedistributeFrom, RouteVia,
+    DEFAULT_OSPF_COST, FAST_LIVENESS_MS,
 };
 use crate::dataplane::path::{LocalPacket, TunnelEvent, TunnelTable};
 use crate::dataplane::{Ingress, NextHop, TunnelId};
 use crate::router::view::RouterEvent;
 use crate::router::Router;
+use crate::routing::bgp::policy::PrefixMatch;
 use crate::routing::rib::{Candidate, RouteSource};
 use crate::wire::ipv4::{Ipv4Packet, Ipv4Repr};
 use ipnetwork::{IpNetwork, Ipv4Network};
@@ -38,6 +39,9 @@ pub const FAST_LIVENESS: Duration = Duration::from_millis(FAST_LIVENESS_MS as u6
 const CONFIG_POLL: Duration = Duration::from_secs(2);
 /// Cost of host prefixes (LAN behind the host, `via = "host"` routes).
 const HOST_STUB_COST: u16 = 1;
+/// RIB changes are batched this long before the BGP routes are read again (with
+/// `redistribute = [{ from = "bgp" }]`).
+const RIB_DELAY: Duration = Duration::from_millis(100);
 
 /// One neighbor as the status shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,6 +161,12 @@ struct Speaker {
     liveness: BTreeMap<TunnelId, Duration>,
     status: watch::Sender<OspfStatus>,
     ident: u16,
+    /// The selected BGP routes of the RIB (IPv4), when BGP is redistributed.
+    bgp: BTreeSet<Ipv4Network>,
+    /// When RIB changes are to be read (batched by [`RIB_DELAY`]).
+    rib_at: Option<tokio::time::Instant>,
+    /// `[ospf] redistribute` names BGP.
+    bgp_wanted: bool,
 }
 
 async fn run(
@@ -174,6 +184,9 @@ async fn run(
         liveness: BTreeMap::new(),
         status,
         ident: 0,
+        bgp: BTreeSet::new(),
+        rib_at: None,
+        bgp_wanted: false,
     };
     s.reconfigure().await;
     let mut poll = tokio::time::interval(CONFIG_POLL);
@@ -199,6 +212,13 @@ async fn run(
                     }
                 }
                 Ok(RouterEvent::TunnelConfigured { .. }) => s.reconfigure().await,
+                Ok(RouterEvent::Route { .. }) => {
+                    // Any change may add or remove a selected BGP route (one that loses
+                    // to OSPF's own is announced as OSPF's); several are read in one go.
+                    if s.redistributes_bgp() && s.rib_at.is_none() {
+                        s.rib_at = Some(tokio::time::Instant::now() + RIB_DELAY);
+                    }
+                }
                 Ok(_) => {}
                 Err(broadcast::error::RecvError::Lagged(_)) => s.reconfigure().await,
                 Err(broadcast::error::RecvError::Closed) => break,
@@ -210,6 +230,10 @@ async fn run(
             }
             _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {
                 s.input(Input::Timer).await;
+            }
+            _ = tokio::time::sleep_until(s.rib_at.unwrap_or_else(tokio::time::Instant::now)), if s.rib_at.is_some() => {
+                s.rib_at = None;
+                s.reconfigure().await;
             }
         }
     }
@@ -386,15 +410,31 @@ impl Speaker {
         true
     }
 
-    /// Re-reads the router's config and tunnels; starts, changes or stops the instance.
+    fn redistributes_bgp(&self) -> bool {
+        self.built.is_some() && self.bgp_wanted
+    }
+
+    /// Re-reads the router's config and tunnels (and the RIB's BGP routes when they are
+    /// redistributed); starts, changes or stops the instance.
     async fn reconfigure(&mut self) {
         let config = self.router.config().await;
         let tunnels = self.router.path().tunnels.load_full();
+        self.bgp_wanted = config.ospf.as_ref().is_some_and(|o| {
+            o.enabled
+                && o.redistribute
+                    .iter()
+                    .any(|r| r.from == RedistributeFrom::Bgp)
+        });
+        self.bgp = if self.bgp_wanted {
+            bgp_prefixes(&self.router.rib_routes().await)
+        } else {
+            BTreeSet::new()
+        };
         let wanted = config
             .ospf
             .as_ref()
             .filter(|o| o.enabled)
-            .map(|_| instance_config(&config, &tunnels));
+            .map(|_| instance_config_with(&config, &tunnels, &self.bgp));
         let liveness_changed = self.apply_liveness(&config, &tunnels);
         if wanted == self.built {
             if liveness_changed {
@@ -477,8 +517,40 @@ pub fn liveness_intervals(config: &Config, tunnels: &TunnelTable) -> BTreeMap<Tu
         .collect()
 }
 
-/// The instance's view of the router's config: interfaces, stubs and externals.
+/// The selected BGP routes (eBGP, iBGP) of a RIB listing, IPv4 only.
+pub fn bgp_prefixes(rib: &[crate::router::view::RouteInfo]) -> BTreeSet<Ipv4Network> {
+    rib.iter()
+        .filter(|r| r.best && matches!(r.source, "ebgp" | "ibgp"))
+        .filter_map(|r| v4(&r.prefix))
+        .collect()
+}
+
+/// True if `prefix` passes the entry's `prefix-list` (an empty list passes all).
+pub fn redistribute_allows(r: &OspfRedistribute, prefix: Ipv4Network) -> bool {
+    let p = IpNetwork::V4(prefix);
+    r.prefix_list.is_empty()
+        || r.prefix_list.iter().any(|e| {
+            PrefixMatch {
+                prefix: e.prefix,
+                ge: e.ge,
+                le: e.le,
+            }
+            .matches(&p)
+        })
+}
+
+/// The instance's view of the router's config: interfaces, stubs and externals (no BGP
+/// routes to redistribute).
 pub fn instance_config(config: &Config, tunnels: &TunnelTable) -> InstanceConfig {
+    instance_config_with(config, tunnels, &BTreeSet::new())
+}
+
+/// [`instance_config`] with the selected BGP routes of the RIB, for `from = "bgp"`.
+pub fn instance_config_with(
+    config: &Config,
+    tunnels: &TunnelTable,
+    bgp: &BTreeSet<Ipv4Network>,
+) -> InstanceConfig {
     let ospf = config.ospf.clone().unwrap_or_default();
     let mut interfaces = Vec::new();
     let mut stubs: Vec<(Ipv4Network, u16)> = Vec::new();
@@ -554,9 +626,10 @@ pub fn instance_config(config: &Config, tunnels: &TunnelTable) -> InstanceConfig
                 .filter(|r| r.via != RouteVia::Host)
                 .filter_map(|r| v4(&r.prefix))
                 .collect(),
+            RedistributeFrom::Bgp => bgp.iter().copied().collect(),
         };
         for p in prefixes {
-            if !advertised.contains(&p) {
+            if !advertised.contains(&p) && redistribute_allows(r, p) {
                 externals.entry(p).or_insert(External {
                     prefix: p,
                     metric: r.metric,
@@ -597,4 +670,101 @@ pub fn candidates(routes: &[Route]) -> Vec<Candidate> {
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse_str;
+    use crate::keys::PrivateKey;
+
+    fn config(rest: &str) -> Config {
+        let text = format!(
+            "[router]\nrouter-id = \"10.255.0.1\"\nprivate-key = \"{}\"\n\n\
+             [host]\naddresses = [\"10.1.0.1/24\"]\n\n\
+             [[tunnel]]\nname = \"to-r2\"\npeer-public-key = \"{}\"\n\
+             addresses = [\"169.254.0.0/31\"]\n\n\
+             [[route]]\nprefix = \"10.50.0.0/16\"\nvia = \"to-r2\"\n\n\
+             [[route]]\nprefix = \"10.60.1.0/24\"\nvia = \"to-r2\"\n\n\
+             [[route]]\nprefix = \"192.168.7.0/24\"\nvia = \"to-r2\"\n\n{rest}",
+            PrivateKey::generate().to_base64(),
+            PrivateKey::generate().public_key().to_base64(),
+        );
+        match parse_str(&text, std::path::Path::new("r1.toml")) {
+            Ok(c) => c,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn net(s: &str) -> Ipv4Network {
+        s.parse().unwrap()
+    }
+
+    fn externals(c: &InstanceConfig) -> Vec<(String, u32, bool)> {
+        c.externals
+            .iter()
+            .map(|e| (e.prefix.to_string(), e.metric, e.e2))
+            .collect()
+    }
+
+    #[test]
+    fn prefix_lists_filter_each_source_and_bgp_routes_come_from_the_rib() {
+        let c = config(
+            "[ospf]\nredistribute = [\n\
+             { from = \"static\", prefix-list = [\"10.0.0.0/8 le 16\"] },\n\
+             { from = \"bgp\", metric = 40, type = 1, prefix-list = [\"172.16.0.0/12 ge 24\", \"10.70.0.0/16\"] },\n\
+             { from = \"connected\", prefix-list = [\"169.254.0.0/16 le 32\"] },\n\
+             ]\n",
+        );
+        let bgp: BTreeSet<Ipv4Network> = [
+            "172.16.5.0/24",   // in, ge 24
+            "172.16.0.0/16",   // too short
+            "10.70.0.0/16",    // exact
+            "10.70.1.0/24",    // exact entry only
+            "192.168.99.0/24", // in no entry
+        ]
+        .into_iter()
+        .map(net)
+        .collect();
+        let i = instance_config_with(&c, &TunnelTable::default(), &bgp);
+        assert_eq!(
+            externals(&i),
+            vec![
+                ("10.50.0.0/16".into(), 20, true),
+                ("10.70.0.0/16".into(), 40, false),
+                ("169.254.0.0/31".into(), 20, true),
+                ("172.16.5.0/24".into(), 40, false),
+            ]
+        );
+        // Without BGP routes (or without from = "bgp") there is nothing of BGP's.
+        let none = instance_config(&c, &TunnelTable::default());
+        assert!(none.externals.iter().all(|e| e.metric == 20));
+        // No list: everything of the source.
+        let all = config("[ospf]\nredistribute = [{ from = \"static\" }, { from = \"bgp\" }]\n");
+        let i = instance_config_with(&all, &TunnelTable::default(), &bgp);
+        assert_eq!(i.externals.len(), 3 + bgp.len());
+    }
+
+    #[test]
+    fn bgp_prefixes_are_the_selected_bgp_routes() {
+        use crate::router::view::{NextHopInfo, RouteInfo};
+        let r = |p: &str, source: &'static str, best: bool| RouteInfo {
+            prefix: p.parse().unwrap(),
+            source,
+            admin_distance: 20,
+            metric: 0,
+            next_hop: NextHopInfo::Blackhole,
+            best,
+        };
+        let rib = [
+            r("10.1.0.0/24", "ebgp", true),
+            r("10.2.0.0/24", "ibgp", true),
+            r("10.3.0.0/24", "ebgp", false),
+            r("10.4.0.0/24", "ospf", true),
+            r("10.5.0.0/24", "static", true),
+            r("2001:db8::/32", "ebgp", true),
+        ];
+        let got: Vec<String> = bgp_prefixes(&rib).iter().map(|p| p.to_string()).collect();
+        assert_eq!(got, vec!["10.1.0.0/24", "10.2.0.0/24"]);
+    }
 }
