@@ -1,4 +1,4 @@
-//! FRR (zebra + ospfd) inside a namespace, for interop tests.
+//! FRR (zebra + ospfd, or zebra + bgpd) inside a namespace, for interop tests.
 //!
 //! FRR daemons refuse to run as root, so they run as the `frr` user with their own
 //! config, pid, zserv and vty directory (a temp dir that user can reach); several
@@ -20,7 +20,8 @@ pub const FRR_LIBEXEC: &str = "/usr/lib/frr";
 const START_TIMEOUT: Duration = Duration::from_secs(15);
 const VTYSH_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// zebra and ospfd of one namespace; killed on drop (logs printed when panicking).
+/// zebra and ospfd (or bgpd) of one namespace; killed on drop (logs printed when
+/// panicking).
 pub struct Frr {
     children: Vec<(&'static str, Child)>,
     dir: tempfile::TempDir,
@@ -56,14 +57,24 @@ impl Frr {
     /// Start zebra, then ospfd with `ospfd_conf` (FRR's own config language), in `ns`.
     /// Returns once ospfd answers on its vty socket.
     pub fn start_ospf(ns: &Netns, ospfd_conf: &str) -> Result<Frr> {
+        Frr::start_with(ns, "ospfd", ospfd_conf)
+    }
+
+    /// Start zebra, then bgpd with `bgpd_conf` (listening on 179 of `ns`). Returns once
+    /// bgpd answers on its vty socket.
+    pub fn start_bgp(ns: &Netns, bgpd_conf: &str) -> Result<Frr> {
+        Frr::start_with(ns, "bgpd", bgpd_conf)
+    }
+
+    fn start_with(ns: &Netns, name: &'static str, daemon_conf: &str) -> Result<Frr> {
         let dir = tempfile::Builder::new().prefix("wgrdt-frr-").tempdir()?;
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))?;
         chown_frr(dir.path())?;
         let zebra_conf = dir.path().join("zebra.conf");
         std::fs::write(&zebra_conf, "hostname zebra\n")?;
-        let ospfd_path = dir.path().join("ospfd.conf");
-        std::fs::write(&ospfd_path, ospfd_conf)?;
-        for f in [&zebra_conf, &ospfd_path] {
+        let daemon_path = dir.path().join(format!("{name}.conf"));
+        std::fs::write(&daemon_path, daemon_conf)?;
+        for f in [&zebra_conf, &daemon_path] {
             std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o640))?;
             chown_frr(f)?;
         }
@@ -76,9 +87,9 @@ impl Frr {
         let zserv = frr.zserv();
         wait_until("zebra's zserv socket", START_TIMEOUT, || zserv.exists())
             .with_context(|| format!("zebra log:\n{}", frr.log()))?;
-        frr.daemon(ns, "ospfd", &ospfd_path)?;
-        let vty = frr.dir.path().join("ospfd.vty");
-        wait_until("ospfd's vty socket", START_TIMEOUT, || vty.exists())
+        frr.daemon(ns, name, &daemon_path)?;
+        let vty = frr.dir.path().join(format!("{name}.vty"));
+        wait_until("the daemon's vty socket", START_TIMEOUT, || vty.exists())
             .with_context(|| format!("frr logs:\n{}", frr.log()))?;
         Ok(frr)
     }
@@ -176,7 +187,7 @@ impl Frr {
     /// Everything the daemons logged so far.
     pub fn log(&self) -> String {
         let mut s = String::new();
-        for name in ["zebra", "ospfd"] {
+        for (name, _) in &self.children {
             for ext in ["out", "log"] {
                 let p = self.dir.path().join(format!("{name}.{ext}"));
                 if let Ok(text) = std::fs::read_to_string(&p) {

@@ -1,4 +1,4 @@
-//! BGP interoperability: wgrd's BGP speaker against BIRD 2 (and GoBGP) over a
+//! BGP interoperability: wgrd's BGP speaker against BIRD 2, GoBGP and FRR's bgpd over a
 //! wireguard-go tunnel, in network namespaces.
 //!
 //! ```text
@@ -24,8 +24,9 @@ use anyhow::{bail, Context, Result};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+use wgrd_tests::frr::frr_version;
 use wgrd_tests::{
-    netns_test, ping, topo, wait_ping, wait_until, wgrctl_json, Keypair, Lab, Netns, WgGo,
+    netns_test, ping, topo, wait_ping, wait_until, wgrctl_json, Frr, Keypair, Lab, Netns, WgGo,
     WgGoConf, WgPeer, Wgrd, WgrdConf, WgrdTunnel,
 };
 
@@ -641,6 +642,227 @@ fn wgrd_and_gobgp_exchange_routes_over_a_tunnel() -> Result<()> {
     assert_eq!(n[0]["remote_as"], 65003, "{n}");
     println!("GoBGP: Established after {up:?}, a route each way after {routes:?}");
     drop(gobgp);
+    wgrd.stop()?;
+    Ok(())
+}
+
+/// FRR's bgpd (AS 65002) on the /31, as FRR ships it: `bgp ebgp-requires-policy` on (so
+/// the neighbor has route-maps both ways) and graceful restart in its default helper
+/// mode. Its LAN is originated with `network` through a route-map that tags it with a
+/// community and a large community.
+fn frr_bgpd_conf() -> String {
+    "hostname rB\n\
+     !\n\
+     route-map FROM-WGRD permit 10\n\
+     !\n\
+     route-map TO-WGRD permit 10\n\
+     !\n\
+     route-map LAN permit 10\n \
+     set community 65002:200\n \
+     set large-community 65002:3:4\n\
+     !\n\
+     router bgp 65002\n \
+     bgp router-id 10.255.0.2\n \
+     neighbor 169.254.0.0 remote-as 65001\n \
+     neighbor 169.254.0.0 timers 3 9\n \
+     !\n \
+     address-family ipv4 unicast\n  \
+     network 10.2.0.0/24 route-map LAN\n  \
+     neighbor 169.254.0.0 route-map FROM-WGRD in\n  \
+     neighbor 169.254.0.0 route-map TO-WGRD out\n \
+     exit-address-family\n\
+     !\n"
+    .to_string()
+}
+
+/// FRR's session state toward wgrd from `show bgp summary json` ("Established", ...).
+fn frr_state(frr: &Frr) -> String {
+    frr.json("show bgp summary json")
+        .ok()
+        .and_then(|v| {
+            v["ipv4Unicast"]["peers"]["169.254.0.0"]["state"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .unwrap_or_default()
+}
+
+/// FRR's paths for `prefix` (`show bgp ipv4 unicast PREFIX json`), empty if none.
+fn frr_paths(frr: &Frr, prefix: &str) -> Vec<serde_json::Value> {
+    frr.json(&format!("show bgp ipv4 unicast {prefix} json"))
+        .ok()
+        .and_then(|v| v["paths"].as_array().cloned())
+        .unwrap_or_default()
+}
+
+/// Every string in a JSON value (a list of communities, whatever its shape).
+fn json_strings(v: &serde_json::Value) -> Vec<String> {
+    match v {
+        serde_json::Value::String(s) => vec![s.clone()],
+        serde_json::Value::Array(a) => a.iter().flat_map(json_strings).collect(),
+        serde_json::Value::Object(m) => m.values().flat_map(json_strings).collect(),
+        other => vec![other.to_string()],
+    }
+}
+
+/// eBGP with FRR's bgpd over the tunnel's /31: Established on both sides, each LAN in the
+/// other's RIB and kernel, LAN-to-LAN ping both ways; communities and large communities
+/// cross both ways (wgrd's announced with `wgrctl bgp announce`, FRR's set by a
+/// route-map) and an announced prefix is withdrawn again.
+#[test]
+fn wgrd_and_frr_bgp_over_an_ipv4_31_tunnel_with_communities() -> Result<()> {
+    let Some(_t) = netns_test(
+        "wgrd_and_frr_bgp_over_an_ipv4_31_tunnel_with_communities",
+        &[
+            "wireguard-go",
+            "wg",
+            "vtysh",
+            "/usr/lib/frr/zebra",
+            "/usr/lib/frr/bgpd",
+        ],
+    ) else {
+        return Ok(());
+    };
+    let version = frr_version().unwrap_or_else(|| "?".into());
+    wgrd_tests::wgrd::wgrd_bin()?;
+    wgrd_tests::wgrd::wgrctl_bin()?;
+    let lab = topo::two_sites()?;
+    let (ka, kb) = (Keypair::generate()?, Keypair::generate()?);
+    let dir = tempfile::Builder::new()
+        .prefix("wgrdt-frr-bgp-")
+        .tempdir()?;
+    let (toml, socket) = wgrd_toml(dir.path(), &ka, &kb, Mode::V4Slash31, 65002)?;
+    let (ra, rb) = (lab.ns("rA"), lab.ns("rB"));
+    let _wg = WgGo::start(
+        rb,
+        &WgGoConf {
+            interface: "wg0".into(),
+            key: kb.clone(),
+            listen_port: 51820,
+            addresses: vec!["169.254.0.1/31".into()],
+            peers: vec![WgPeer::any(&ka.public, None)],
+            mtu: 1420,
+        },
+    )?;
+    let frr = Frr::start_bgp(rb, &frr_bgpd_conf())?;
+    let started = Instant::now();
+    let wgrd = Wgrd::start_raw(ra, &toml)?;
+    let diag = || {
+        format!(
+            "frr summary: {:?}\nfrr neighbor: {:?}\nfrr rib: {:?}\nwgrd neighbors: {:?}\n\
+             wgrd routes: {:?}\nrA: {:?}\nrB: {:?}\nwgrd log:\n{}\nfrr logs:\n{}",
+            frr.vtysh(&["show bgp summary"]),
+            frr.vtysh(&["show bgp neighbors 169.254.0.0"]),
+            frr.vtysh(&["show bgp ipv4 unicast"]),
+            wgrctl_json(&socket, &["bgp", "neighbors"]),
+            wgrctl_json(&socket, &["bgp", "routes"]),
+            ra.ip(&["-4", "route"]),
+            rb.ip(&["-4", "route"]),
+            wgrd.log(),
+            frr.log()
+        )
+    };
+    wait_until("Established on both sides", CONVERGE, || {
+        wgrd_state(&socket) == "established" && frr_state(&frr) == "Established"
+    })
+    .with_context(diag)?;
+    let up = started.elapsed();
+    wait_until("the LAN routes in both kernels", CONVERGE, || {
+        kernel_route(ra, "-4", "10.2.0.0/24").contains("dev wgrd0")
+            && kernel_route(rb, "-4", "10.1.0.0/24").contains("via 169.254.0.0 dev wg0")
+    })
+    .with_context(diag)?;
+    let routes = started.elapsed();
+    wait_ping(lab.ns("lanA"), "10.2.0.2", Duration::from_secs(10)).with_context(diag)?;
+    ping(lab.ns("lanA"), "10.2.0.2", 3)?;
+    ping(lab.ns("lanB"), "10.1.0.2", 3)?;
+
+    // What the session negotiated, as each side sees it.
+    let n = wgrctl_json(&socket, &["bgp", "neighbors"])?;
+    assert_eq!(n[0]["remote_as"], 65002, "{n}");
+    assert_eq!(n[0]["negotiated"]["ebgp"], true, "{n}");
+    assert_eq!(n[0]["negotiated"]["hold_time"], 9, "{n}");
+    let fnb = frr.json("show bgp neighbors 169.254.0.0 json")?;
+    let fnb = &fnb["169.254.0.0"];
+    println!(
+        "FRR {version}: graceful restart (FRR's view): {}; {}; wgrd negotiated: {}",
+        fnb["gracefulRestartInfo"],
+        fnb["neighborCapabilities"]["gracefulRestart"],
+        n[0]["negotiated"]
+    );
+
+    // FRR -> wgrd: the LAN with the route-map's communities.
+    let paths = wgrd_paths(&socket, "10.2.0.0/24");
+    let p = paths
+        .iter()
+        .find(|p| p["best"] == true)
+        .with_context(|| format!("no best path for 10.2.0.0/24: {paths:?}\n{}", diag()))?;
+    println!("wgrd's path from FRR: {p}");
+    assert_eq!(p["peer"], "169.254.0.1", "{p}");
+    assert_eq!(p["next_hop"], "169.254.0.1", "{p}");
+    assert_eq!(p["as_path"], serde_json::json!([65002]), "{p}");
+    assert_eq!(json_strings(&p["communities"]), ["65002:200"], "{p}");
+    assert_eq!(json_strings(&p["large_communities"]), ["65002:3:4"], "{p}");
+
+    // wgrd -> FRR: its LAN, then an announced prefix with communities.
+    let fp = frr_paths(&frr, "10.1.0.0/24");
+    assert!(
+        fp.iter().any(|p| p["aspath"]["string"] == "65001"),
+        "{fp:?}"
+    );
+    let wgrctl = wgrd_tests::wgrd::wgrctl_bin()?;
+    let wgrctl = wgrctl.to_string_lossy().to_string();
+    let sock = socket.to_string_lossy().to_string();
+    let announced = Instant::now();
+    wgrd_tests::util::run(
+        "wgrctl",
+        &[
+            &wgrctl,
+            "--socket",
+            &sock,
+            "bgp",
+            "announce",
+            "10.9.0.0/24",
+            "--community",
+            "65001:100",
+            "--large-community",
+            "65001:1:2",
+        ],
+        Duration::from_secs(10),
+    )?;
+    wait_until("the announced prefix in FRR", CONVERGE, || {
+        !frr_paths(&frr, "10.9.0.0/24").is_empty()
+    })
+    .with_context(diag)?;
+    let in_frr = announced.elapsed();
+    let fp = frr_paths(&frr, "10.9.0.0/24");
+    println!("FRR's path for 10.9.0.0/24: {}", fp[0]);
+    assert_eq!(fp[0]["community"]["string"], "65001:100", "{fp:?}");
+    assert_eq!(fp[0]["largeCommunity"]["string"], "65001:1:2", "{fp:?}");
+    assert_eq!(fp[0]["aspath"]["string"], "65001", "{fp:?}");
+    assert_eq!(fp[0]["nexthops"][0]["ip"], "169.254.0.0", "{fp:?}");
+    wait_until("the announced prefix in rB's kernel", CONVERGE, || {
+        kernel_route(rb, "-4", "10.9.0.0/24").contains("via 169.254.0.0 dev wg0")
+    })
+    .with_context(diag)?;
+
+    wgrd_tests::util::run(
+        "wgrctl",
+        &[&wgrctl, "--socket", &sock, "bgp", "withdraw", "10.9.0.0/24"],
+        Duration::from_secs(10),
+    )?;
+    let withdrawn = Instant::now();
+    wait_until("the withdrawn prefix out of FRR", CONVERGE, || {
+        frr_paths(&frr, "10.9.0.0/24").is_empty()
+            && kernel_route(rb, "-4", "10.9.0.0/24").is_empty()
+    })
+    .with_context(diag)?;
+    println!(
+        "FRR {version}: Established after {up:?}, LAN routes in both kernels after \
+         {routes:?}; announced prefix in FRR after {in_frr:?}, withdrawn after {:?}",
+        withdrawn.elapsed()
+    );
+    drop(frr);
     wgrd.stop()?;
     Ok(())
 }
