@@ -106,19 +106,22 @@ struct Session {
     requests: [Option<Duration>; 2],
     /// The peer is currently considered silent.
     silent: bool,
-    /// Consecutive keepalives that arrived well within the interval: the peer probes us
-    /// as fast as we need to hear from it.
+    /// Keepalives that arrived well within the interval: the peer probes us as fast as we
+    /// need to hear from it.
     probe_streak: u8,
+    /// The last authenticated packet was a transport packet (not a handshake message).
+    last_was_transport: bool,
     /// Silence is reported only once the peer has shown that it probes (a wgrd peer with
     /// liveness on). A peer that sends keepalives seldom or never (wireguard-go, the
     /// kernel) would otherwise be declared silent whenever its traffic pauses.
     armed: bool,
 }
 
-/// Keepalives in a row, each within 4/5 of the interval, that arm silence detection.
-/// More than one: after a handshake the initiator's first keepalive arrives quickly even
-/// from a peer that never probes.
+/// Quick keepalives (each within 4/5 of the interval of the packet before) that arm
+/// silence detection.
 const PROBE_STREAK_TO_ARM: u8 = 3;
+/// WireGuard's message type of transport data (keepalives included).
+const TRANSPORT_MESSAGE: u8 = 4;
 
 /// Who asked for liveness detection on a tunnel; the tunnel uses the shortest interval.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,12 +130,18 @@ pub enum LivenessUser {
     Bgp = 1,
 }
 
-/// Counts the peer's quick keepalives toward arming silence detection.
-fn note_probe(s: &mut Session, now: Instant, keepalive: bool) {
+/// Counts the peer's quick keepalives toward arming silence detection: a keepalive that
+/// arrives within 4/5 of the interval after the peer's previous transport packet shows
+/// that the peer sends something at least that often when it has nothing else to send
+/// (a wgrd probing, or a persistent keepalive shorter than the interval). Slow keepalives
+/// do not undo that: a busy or loaded moment is not evidence against it. The keepalive an
+/// initiator sends right after a handshake does not count (it follows a handshake
+/// message, not a transport packet), or every peer would arm at each rekey.
+fn note_probe(s: &mut Session, now: Instant, keepalive: bool, after_transport: bool) {
     let Some(interval) = s.liveness else {
         return;
     };
-    if !keepalive {
+    if !keepalive || !after_transport {
         return;
     }
     let quick = s
@@ -141,8 +150,6 @@ fn note_probe(s: &mut Session, now: Instant, keepalive: bool) {
     if quick {
         s.probe_streak = s.probe_streak.saturating_add(1);
         s.armed |= s.probe_streak >= PROBE_STREAK_TO_ARM;
-    } else {
-        s.probe_streak = 0;
     }
 }
 
@@ -212,6 +219,7 @@ impl Tunnel {
                 requests: [None; 2],
                 silent: false,
                 probe_streak: 0,
+                last_was_transport: false,
                 armed: false,
             }),
         }
@@ -300,8 +308,11 @@ impl Tunnel {
             // An authenticated message that yields nothing is a keepalive (or a
             // handshake message, which the streak tolerates).
             let keepalive = matches!(result, TunnResult::Done);
-            note_probe(&mut s, now, keepalive);
+            let transport = datagram.first() == Some(&TRANSPORT_MESSAGE);
+            let after_transport = s.last_was_transport;
+            note_probe(&mut s, now, keepalive && transport, after_transport);
             s.last_received = Some(now);
+            s.last_was_transport = transport;
         }
         let received = match result {
             TunnResult::Done => Received::Nothing,
