@@ -451,6 +451,75 @@ fn interop_wgrd_bird_frr_ospf_triangle_reroutes_down_clean() {
     );
 }
 
+#[test]
+fn site_gateway_endpoint_and_site_host_over_bgp_with_bird_down_clean() {
+    scenario_with(
+        "site-gateway",
+        &["bird", "birdc"],
+        &[
+            // The endpoint dials in first; then the site host (h1) reaches it too.
+            ("ep", "192.168.60.10"),
+            ("h1", "10.77.0.1"),
+        ],
+        |state| {
+            // The site router's route to the endpoints is BIRD's, learned from wgrd over
+            // eBGP (no static route in its files), via the VPN router's LAN address.
+            let r = wait_route(
+                state,
+                "site",
+                "10.77.0.0/24",
+                "eth1",
+                Duration::from_secs(10),
+            );
+            assert!(
+                r.contains("proto bird") && r.contains("via 192.168.50.2"),
+                "site: 10.77.0.0/24 not learned from wgrd: {r}"
+            );
+            println!("site-gateway: site's kernel: {}", r.trim());
+            let bgp = exec_capture(
+                state,
+                "site",
+                &["birdc", "show", "protocols", "wgrd"],
+                Duration::from_secs(5),
+            )
+            .unwrap();
+            assert!(bgp.contains("Established"), "{bgp}");
+            // BIRD has only the endpoints' prefix from wgrd (its export policy), with
+            // wgrd's AS as the path.
+            let from_wgrd = exec_capture(
+                state,
+                "site",
+                &["birdc", "show", "route", "protocol", "wgrd", "all"],
+                Duration::from_secs(5),
+            )
+            .unwrap();
+            assert!(
+                from_wgrd.contains("10.77.0.0/24")
+                    && from_wgrd.contains("BGP.as_path: 65010")
+                    && !from_wgrd.contains("169.254."),
+                "{from_wgrd}"
+            );
+            // Nothing on the site router was added by hand: every route is connected
+            // (proto kernel) or BIRD's.
+            let all = exec_capture(
+                state,
+                "site",
+                &["ip", "-4", "route", "show", "table", "all"],
+                Duration::from_secs(5),
+            )
+            .unwrap();
+            let manual: Vec<&str> = all
+                .lines()
+                .filter(|l| !l.contains("proto kernel") && !l.contains("proto bird"))
+                .collect();
+            assert!(manual.is_empty(), "hand-made routes on site: {manual:?}");
+            // Both directions again, after the checks.
+            traffic(state, "h1", "10.77.0.1", Duration::from_secs(5));
+            traffic(state, "ep", "192.168.60.10", Duration::from_secs(5));
+        },
+    );
+}
+
 fn write_topology(dir: &Path, text: &str) -> PathBuf {
     let f = dir.join("fail.clab.yml");
     std::fs::write(&f, text).unwrap();

@@ -31,7 +31,7 @@ fn the_expected_topologies_are_shipped() {
         .iter()
         .map(|f| Topology::load(f).expect("parses").name)
         .collect();
-    for want in ["mesh4", "hub-spoke", "interop"] {
+    for want in ["mesh4", "hub-spoke", "interop", "site-gateway"] {
         assert!(names.iter().any(|n| n == want), "{want} missing: {names:?}");
     }
 }
