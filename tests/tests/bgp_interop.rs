@@ -767,12 +767,24 @@ fn wgrd_and_frr_bgp_over_an_ipv4_31_tunnel_with_communities() -> Result<()> {
     })
     .with_context(diag)?;
     let up = started.elapsed();
+    // Each direction timed on its own: (FRR's LAN in rA's kernel, wgrd's in rB's).
+    let (mut in_ra, mut in_rb) = (None, None);
     wait_until("the LAN routes in both kernels", CONVERGE, || {
-        kernel_route(ra, "-4", "10.2.0.0/24").contains("dev wgrd0")
+        if in_ra.is_none() && kernel_route(ra, "-4", "10.2.0.0/24").contains("dev wgrd0") {
+            in_ra = Some(started.elapsed());
+        }
+        if in_rb.is_none()
             && kernel_route(rb, "-4", "10.1.0.0/24").contains("via 169.254.0.0 dev wg0")
+        {
+            in_rb = Some(started.elapsed());
+        }
+        in_ra.is_some() && in_rb.is_some()
     })
     .with_context(diag)?;
     let routes = started.elapsed();
+    println!(
+        "FRR's LAN in wgrd's kernel after {in_ra:?}, wgrd's LAN in FRR's kernel after {in_rb:?}"
+    );
     wait_ping(lab.ns("lanA"), "10.2.0.2", Duration::from_secs(10)).with_context(diag)?;
     ping(lab.ns("lanA"), "10.2.0.2", 3)?;
     ping(lab.ns("lanB"), "10.1.0.2", 3)?;
