@@ -1335,7 +1335,8 @@ to = "10.0.0.1:80" # the web server
     c.nat = NatConfig::default();
     super::save::save(&path, &c).unwrap();
     let saved = fs::read_to_string(&path).unwrap();
-    assert!(!saved.contains("nat"), "{saved}");
+    // Not just "nat": the temporary directory's random name may contain it.
+    assert!(!saved.contains("[nat") && !saved.contains("[[nat"), "{saved}");
     assert_eq!(load_file(&path).unwrap(), c);
 }
 
