@@ -1336,7 +1336,10 @@ to = "10.0.0.1:80" # the web server
     super::save::save(&path, &c).unwrap();
     let saved = fs::read_to_string(&path).unwrap();
     // Not just "nat": the temporary directory's random name may contain it.
-    assert!(!saved.contains("[nat") && !saved.contains("[[nat"), "{saved}");
+    assert!(
+        !saved.contains("[nat") && !saved.contains("[[nat"),
+        "{saved}"
+    );
     assert_eq!(load_file(&path).unwrap(), c);
 }
 

@@ -566,7 +566,12 @@ fn reflection_attributes_from_ebgp_are_disregarded() {
     u.attrs.originator_id = Some(Ipv4Addr::new(10, 0, 0, 50));
     u.attrs.cluster_list = vec![Ipv4Addr::new(10, 0, 9, 1)];
     assert_eq!(d.update(a, &u).rejected, 0);
-    let attrs = &d.adj_rib_in(a).unwrap().get(&net("10.9.0.0/16")).unwrap().attrs;
+    let attrs = &d
+        .adj_rib_in(a)
+        .unwrap()
+        .get(&net("10.9.0.0/16"))
+        .unwrap()
+        .attrs;
     assert_eq!(attrs.originator_id, None);
     assert!(attrs.cluster_list.is_empty());
     // A malformed one: attribute discard from eBGP, treat-as-withdraw from iBGP.
@@ -642,7 +647,11 @@ fn graceful_restart_keeps_stale_routes_until_refreshed_or_swept() {
     let t = d.adj_rib_in(a).unwrap();
     assert_eq!((t.len(), t.stale_len()), (3, 3));
     assert!(t.is_stale(&net("10.1.0.0/16")));
-    assert_eq!(d.candidates(&resolver(&[])).len(), 3, "stale routes still count");
+    assert_eq!(
+        d.candidates(&resolver(&[])).len(),
+        3,
+        "stale routes still count"
+    );
     // Back up: the stale routes stay; one is refreshed, one withdrawn.
     assert!(d.peer_up(p).is_empty());
     assert!(d.has_stale(a));

@@ -272,7 +272,11 @@ fn route_reflection_rules() {
             ..PathAttrs::default()
         },
     )]);
-    let out = exports_for(&[(net("10.7.0.0/16"), &e2, &ext)], &originated, &to_client(4));
+    let out = exports_for(
+        &[(net("10.7.0.0/16"), &e2, &ext)],
+        &originated,
+        &to_client(4),
+    );
     assert_eq!(out.len(), 2);
     for e in out.values() {
         assert_eq!(e.attrs.originator_id, None);
