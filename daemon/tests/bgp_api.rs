@@ -17,15 +17,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tonic::transport::{Channel, Endpoint, Uri};
 use tonic::Code;
-use wgrd::config::{
-    BgpConfig, BgpNeighborConfig, Config, ControlConfig, GracefulRestart, PolicyAction,
-    PolicyConfig, RouterConfig, TunnelConfig,
-};
+use wgrd::config::{BgpNeighborConfig, Config, ControlConfig};
 use wgrd::control::{Control, ControlServer};
 use wgrd::keys::PrivateKey;
 use wgrd::router::Router;
 use wgrd::routing::bgp::io as bgp;
 use wgrd_proto::v1 as pb;
+
+mod common;
 
 const WAIT: Duration = Duration::from_secs(20);
 type Client = pb::bgp_client::BgpClient<Channel>;
@@ -40,50 +39,14 @@ fn config(n: u8, key: &PrivateKey, peer: &PrivateKey, endpoint: Option<SocketAdd
     neighbor.import = Some("all".into());
     neighbor.export = Some("all".into());
     neighbor.description = Some(format!("r{}", 3 - n));
-    Config {
-        router: RouterConfig {
-            router_id: id(n),
-            private_key: key.clone(),
-            private_key_file: None,
-            listen_port: 0,
-            listen_address: Some("127.0.0.1".parse().unwrap()),
-        },
-        host: None,
-        tunnels: vec![TunnelConfig {
-            name: "to-peer".into(),
-            peer_public_key: peer.public_key(),
-            preshared_key: None,
-            preshared_key_file: None,
-            endpoint,
-            persistent_keepalive: endpoint.map(|_| 1),
-            addresses: vec![format!("169.254.71.{}/31", n - 1).parse().unwrap()],
-            mtu: 1420,
-            listen_port: None,
-            ospf: None,
-        }],
-        routes: vec![],
-        control: Default::default(),
-        forwarding: Default::default(),
-        nat: Default::default(),
-        ospf: None,
-        bgp: Some(BgpConfig {
-            asn: 65000 + u32::from(n),
-            router_id: id(n),
-            networks: vec![format!("{}/32", id(n)).parse().unwrap()],
-            redistribute: vec![],
-            max_paths: 1,
-            multipath_relax: false,
-            hold_time: 90,
-            connect_retry: 1,
-            graceful_restart: GracefulRestart::default(),
-            neighbors: vec![neighbor],
-        }),
-        policies: vec![PolicyConfig {
-            name: "all".into(),
-            default: PolicyAction::Accept,
-            rules: vec![],
-        }],
-    }
+    let mut c = common::loopback_router(id(n), key);
+    let addr = format!("169.254.71.{}/31", n - 1);
+    c.tunnels = vec![common::loopback_tunnel("to-peer", peer, endpoint, &addr)];
+    let mut bgp = common::bgp(65000 + u32::from(n), id(n), &[&format!("{}/32", id(n))]);
+    bgp.neighbors = vec![neighbor];
+    c.bgp = Some(bgp);
+    c.policies = vec![common::accept_all()];
+    c
 }
 
 async fn unix_channel(path: &Path) -> Channel {

@@ -6,7 +6,7 @@
 use ipnetwork::IpNetwork;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
-use wgrd::config::{Config, RouteVia, RouterConfig, StaticRoute, TunnelConfig};
+use wgrd::config::{Config, RouteVia, StaticRoute};
 use wgrd::keys::PrivateKey;
 use wgrd::router::Router;
 
@@ -15,41 +15,10 @@ mod common;
 const WAIT: Duration = Duration::from_secs(10);
 
 fn router_config(id: [u8; 4], key: &PrivateKey) -> Config {
-    Config {
-        router: RouterConfig {
-            router_id: Ipv4Addr::from(id),
-            private_key: key.clone(),
-            private_key_file: None,
-            listen_port: 0,
-            listen_address: Some("127.0.0.1".parse().unwrap()),
-        },
-        host: None,
-        tunnels: vec![],
-        routes: vec![],
-        control: Default::default(),
-        forwarding: Default::default(),
-        nat: Default::default(),
-        ospf: None,
-        bgp: None,
-        policies: vec![],
-    }
+    common::loopback_router(Ipv4Addr::from(id), key)
 }
 
-fn tunnel(name: &str, peer: &PrivateKey, endpoint: Option<SocketAddr>, addr: &str) -> TunnelConfig {
-    TunnelConfig {
-        name: name.into(),
-        peer_public_key: peer.public_key(),
-        preshared_key: None,
-        preshared_key_file: None,
-        endpoint,
-        // Spokes keep their session up on their own, like road-warrior clients behind NAT.
-        persistent_keepalive: endpoint.map(|_| 1),
-        addresses: vec![addr.parse().unwrap()],
-        mtu: 1420,
-        listen_port: None,
-        ospf: None,
-    }
-}
+use common::loopback_tunnel as tunnel;
 
 fn route(prefix: &str, via: &str) -> StaticRoute {
     StaticRoute {
