@@ -443,7 +443,7 @@ fn triangle_router(
 /// pings lanC every 20 ms; the longest gap in the replies is the reroute time.
 #[test]
 fn wgrd_triangle_reroutes_around_a_silent_tunnel() -> Result<()> {
-    let outage = triangle_reroute("wgrd_triangle_reroutes_around_a_silent_tunnel", None)?;
+    let outage = triangle_reroute_measured("wgrd_triangle_reroutes_around_a_silent_tunnel", None)?;
     assert!(outage < Duration::from_secs(3), "outage {outage:?}");
     Ok(())
 }
@@ -452,7 +452,7 @@ fn wgrd_triangle_reroutes_around_a_silent_tunnel() -> Result<()> {
 /// (0.24-0.30 s on a quiet machine, 0.7 s seen under heavy load; the bound is loose).
 #[test]
 fn wgrd_triangle_reroutes_faster_with_a_300_ms_liveness() -> Result<()> {
-    let outage = triangle_reroute(
+    let outage = triangle_reroute_measured(
         "wgrd_triangle_reroutes_faster_with_a_300_ms_liveness",
         Some(300),
     )?;
@@ -460,10 +460,24 @@ fn wgrd_triangle_reroutes_faster_with_a_300_ms_liveness() -> Result<()> {
     Ok(())
 }
 
-/// Builds the triangle, cuts A-B, returns the longest gap in lanA's pings to lanC.
-fn triangle_reroute(name: &str, liveness_ms: Option<u32>) -> Result<Duration> {
+/// [`triangle_reroute`] until a run measured something: on a loaded machine an adjacency
+/// can restart during start-up, so that lanA -> lanC happens not to cross A-B when it is
+/// cut (seen in CI); such a run says nothing about the reroute and is repeated (3 tries).
+fn triangle_reroute_measured(name: &str, liveness_ms: Option<u32>) -> Result<Duration> {
+    for attempt in 1..=3 {
+        match triangle_reroute(name, liveness_ms)? {
+            Some(outage) => return Ok(outage),
+            None => println!("attempt {attempt}: the cut interrupted nothing; again"),
+        }
+    }
+    panic!("three runs in a row where the cut of A-B interrupted nothing");
+}
+
+/// Builds the triangle, cuts A-B, returns the longest gap in lanA's pings to lanC, or
+/// None when the cut interrupted nothing (the traffic did not cross A-B then).
+fn triangle_reroute(name: &str, liveness_ms: Option<u32>) -> Result<Option<Duration>> {
     let Some(_t) = netns_test(name, &["wg", "nft", "ping"]) else {
-        return Ok(Duration::ZERO);
+        return Ok(Some(Duration::ZERO));
     };
     let mut lab = wgrd_tests::Lab::new();
     topo::add_site(&mut lab, "rA", "lanA", 1)?;
@@ -597,15 +611,12 @@ fn triangle_reroute(name: &str, liveness_ms: Option<u32>) -> Result<Duration> {
     );
     assert!(seqs.len() > 150, "too few replies:\n{out}");
     assert!(
-        gap >= 2,
-        "the cut interrupted nothing: lanA -> lanC did not cross A-B at the time\n{out}"
-    );
-    assert!(
         seqs.last().is_some_and(|&s| s >= 290),
         "traffic did not come back:\n{out}"
     );
     ra.stop()?;
     rb.stop()?;
     rc.stop()?;
-    Ok(outage)
+    // No gap: lanA -> lanC did not cross A-B when it was cut.
+    Ok((gap >= 2).then_some(outage))
 }
