@@ -12,6 +12,7 @@
 //! `WGRD_REQUIRE_NETNS=1` (CI), and serializes namespace tests across threads and
 //! processes with a file lock, since the machines they run on have two cores.
 
+pub mod bird;
 pub mod frr;
 pub mod netns;
 pub mod topo;
@@ -20,6 +21,7 @@ pub mod util;
 pub mod wggo;
 pub mod wgrd;
 
+pub use bird::Bird;
 pub use frr::Frr;
 pub use netns::{Lab, Netns, NS_PREFIX};
 pub use traffic::{iperf, ping, wait_ping, Iperf};

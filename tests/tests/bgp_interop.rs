@@ -26,82 +26,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use wgrd_tests::frr::frr_version;
 use wgrd_tests::{
-    netns_test, ping, topo, wait_ping, wait_until, wgrctl_json, Frr, Keypair, Lab, Netns, WgGo,
-    WgGoConf, WgPeer, Wgrd, WgrdConf, WgrdTunnel,
+    netns_test, ping, topo, wait_ping, wait_until, wgrctl_json, Bird, Frr, Keypair, Lab, Netns,
+    WgGo, WgGoConf, WgPeer, Wgrd, WgrdConf, WgrdTunnel,
 };
 
 const CONVERGE: Duration = Duration::from_secs(30);
-
-/// BIRD 2 in a namespace, with its own config, socket and log; killed on drop.
-struct Bird {
-    child: std::process::Child,
-    dir: tempfile::TempDir,
-    ns: String,
-}
-
-impl Bird {
-    fn start(ns: &Netns, conf: &str) -> Result<Bird> {
-        let dir = tempfile::Builder::new().prefix("wgrdt-bird-").tempdir()?;
-        let conf_path = dir.path().join("bird.conf");
-        std::fs::write(&conf_path, conf)?;
-        let sock = dir.path().join("bird.ctl");
-        let log = dir.path().join("bird.log");
-        let child = ns.spawn(
-            &[
-                "bird",
-                "-f",
-                "-c",
-                &conf_path.to_string_lossy(),
-                "-s",
-                &sock.to_string_lossy(),
-                "-P",
-                &dir.path().join("bird.pid").to_string_lossy(),
-            ],
-            &log,
-            &[],
-        )?;
-        let mut b = Bird {
-            child,
-            dir,
-            ns: ns.name().to_string(),
-        };
-        wait_until("bird's control socket", Duration::from_secs(10), || {
-            sock.exists() || matches!(b.child.try_wait(), Ok(Some(_)))
-        })?;
-        if let Ok(Some(status)) = b.child.try_wait() {
-            bail!("bird exited ({status}):\n{}", b.log());
-        }
-        Ok(b)
-    }
-
-    fn birdc(&self, cmd: &str) -> Result<String> {
-        let sock = self.dir.path().join("bird.ctl");
-        let sock_s = sock.to_string_lossy().to_string();
-        let mut args = vec!["birdc", "-s", &sock_s];
-        args.extend(cmd.split_whitespace());
-        wgrd_tests::util::run("birdc", &args, Duration::from_secs(5))
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("bird.log")).unwrap_or_default()
-    }
-
-    /// BIRD's own view of the session: `show protocols` says Established.
-    fn established(&self) -> bool {
-        self.birdc("show protocols wgrd")
-            .is_ok_and(|s| s.contains("Established"))
-    }
-}
-
-impl Drop for Bird {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("--- bird log ({}) ---\n{}", self.ns, self.log());
-        }
-    }
-}
 
 /// gobgpd in a namespace with a TOML config; its gRPC API on 127.0.0.1:50051 of that
 /// namespace, which `gobgp` reaches from inside it.
@@ -360,7 +289,7 @@ fn bird_lab(mode: Mode) -> Result<BirdLab> {
         routes_up: Duration::ZERO,
     };
     wait_until("Established on both sides", CONVERGE, || {
-        wgrd_state(&l.socket) == "established" && l.bird.established()
+        wgrd_state(&l.socket) == "established" && l.bird.protocol_established("wgrd")
     })
     .with_context(|| l.diag())?;
     l.session_up = started.elapsed();

@@ -17,82 +17,11 @@ use anyhow::{Context, Result};
 use std::os::unix::fs::PermissionsExt as _;
 use std::time::{Duration, Instant};
 use wgrd_tests::{
-    netns_test, ping, topo, wait_ping, wait_until, wgrctl_json, Keypair, Netns, WgGo, WgGoConf,
+    netns_test, ping, topo, wait_ping, wait_until, wgrctl_json, Bird, Keypair, WgGo, WgGoConf,
     WgPeer, Wgrd, WgrdConf, WgrdTunnel,
 };
 
 const CONVERGE: Duration = Duration::from_secs(30);
-
-/// BIRD 2 in a namespace, with its own config, socket and log; killed on drop.
-struct Bird {
-    child: std::process::Child,
-    dir: tempfile::TempDir,
-    ns: String,
-}
-
-impl Bird {
-    fn start(ns: &Netns, conf: &str) -> Result<Bird> {
-        let dir = tempfile::Builder::new().prefix("wgrdt-bird-").tempdir()?;
-        let conf_path = dir.path().join("bird.conf");
-        std::fs::write(&conf_path, conf)?;
-        let sock = dir.path().join("bird.ctl");
-        let log = dir.path().join("bird.log");
-        let child = ns.spawn(
-            &[
-                "bird",
-                "-f",
-                "-c",
-                &conf_path.to_string_lossy(),
-                "-s",
-                &sock.to_string_lossy(),
-                "-P",
-                &dir.path().join("bird.pid").to_string_lossy(),
-            ],
-            &log,
-            &[],
-        )?;
-        let b = Bird {
-            child,
-            dir,
-            ns: ns.name().to_string(),
-        };
-        wait_until("bird's control socket", Duration::from_secs(10), || {
-            sock.exists()
-        })?;
-        Ok(b)
-    }
-
-    fn birdc(&self, cmd: &str) -> Result<String> {
-        let sock = self.dir.path().join("bird.ctl");
-        let mut args = vec!["birdc", "-s"];
-        let sock_s = sock.to_string_lossy().to_string();
-        args.push(&sock_s);
-        args.extend(cmd.split_whitespace());
-        wgrd_tests::util::run("birdc", &args, Duration::from_secs(5))
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("bird.log")).unwrap_or_default()
-    }
-
-    /// Replace the config and have BIRD load it.
-    fn reconfigure(&self, conf: &str) -> Result<()> {
-        std::fs::write(self.dir.path().join("bird.conf"), conf)?;
-        let out = self.birdc("configure")?;
-        anyhow::ensure!(out.contains("Reconfigur"), "birdc configure: {out}");
-        Ok(())
-    }
-}
-
-impl Drop for Bird {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("--- bird log ({}) ---\n{}", self.ns, self.log());
-        }
-    }
-}
 
 fn bird_conf() -> String {
     r#"

@@ -22,89 +22,17 @@
 //!
 //! Namespace test: WGRD_NETNS_TESTS=1 as root.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use wgrd_tests::{
-    netns_test, ping, wait_ping, wait_until, wgrctl_json, Keypair, Lab, Netns, WgGo, WgGoConf,
-    WgPeer, Wgrd,
+    netns_test, ping, wait_ping, wait_until, wgrctl_json, Bird, Keypair, Lab, Netns, WgGo,
+    WgGoConf, WgPeer, Wgrd,
 };
 
 const CONVERGE: Duration = Duration::from_secs(30);
 const MD5_PASSWORD: &str = "site-gateway-md5";
-
-/// BIRD 2 in a namespace, with its own config, socket and log; killed on drop.
-struct Bird {
-    child: std::process::Child,
-    dir: tempfile::TempDir,
-    ns: String,
-}
-
-impl Bird {
-    fn start(ns: &Netns, conf: &str) -> Result<Bird> {
-        let dir = tempfile::Builder::new().prefix("wgrdt-bird-").tempdir()?;
-        let conf_path = dir.path().join("bird.conf");
-        std::fs::write(&conf_path, conf)?;
-        let sock = dir.path().join("bird.ctl");
-        let log = dir.path().join("bird.log");
-        let child = ns.spawn(
-            &[
-                "bird",
-                "-f",
-                "-c",
-                &conf_path.to_string_lossy(),
-                "-s",
-                &sock.to_string_lossy(),
-                "-P",
-                &dir.path().join("bird.pid").to_string_lossy(),
-            ],
-            &log,
-            &[],
-        )?;
-        let mut b = Bird {
-            child,
-            dir,
-            ns: ns.name().to_string(),
-        };
-        wait_until("bird's control socket", Duration::from_secs(10), || {
-            sock.exists() || matches!(b.child.try_wait(), Ok(Some(_)))
-        })?;
-        if let Ok(Some(status)) = b.child.try_wait() {
-            bail!("bird exited ({status}):\n{}", b.log());
-        }
-        Ok(b)
-    }
-
-    fn birdc(&self, cmd: &str) -> Result<String> {
-        let sock = self.dir.path().join("bird.ctl");
-        let sock_s = sock.to_string_lossy().to_string();
-        let mut args = vec!["birdc", "-s", &sock_s];
-        args.extend(cmd.split_whitespace());
-        wgrd_tests::util::run("birdc", &args, Duration::from_secs(5))
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("bird.log")).unwrap_or_default()
-    }
-
-    /// Replace the config and have BIRD load it.
-    fn reconfigure(&self, conf: &str) -> Result<()> {
-        std::fs::write(self.dir.path().join("bird.conf"), conf)?;
-        let out = self.birdc("configure")?;
-        anyhow::ensure!(out.contains("Reconfigur"), "birdc configure: {out}");
-        Ok(())
-    }
-}
-
-impl Drop for Bird {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        // Shown by libtest for a failing test only.
-        eprintln!("--- bird log ({}) ---\n{}", self.ns, self.log());
-    }
-}
 
 /// An HTTP/1.0 server on ADDR:PORT answering every request with "TAG PEER-ADDRESS": the
 /// client learns from which source address the server saw it.
