@@ -466,21 +466,7 @@ pub(super) fn bgp(cx: &mut Cx, f: &Field, dir: &Path, known: &Known) -> Option<B
     s.check_keys(cx, BGP_KEYS);
     let asn = s.require(cx, "asn").and_then(|f| asn(cx, &f));
     let router_id = match s.get(cx, "router-id") {
-        Some(f) => f.str(cx).and_then(|text| match text.parse::<Ipv4Addr>() {
-            Ok(ip) if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() => {
-                cx.err(
-                    f.line,
-                    &f.path,
-                    "must be a unicast IPv4 address, not 0.0.0.0, broadcast or multicast",
-                );
-                None
-            }
-            Ok(ip) => Some(ip),
-            Err(_) => {
-                cx.err(f.line, &f.path, "expected an IPv4 address like 10.255.0.1");
-                None
-            }
-        }),
+        Some(f) => super::load::router_id(cx, &f),
         // A [router] that failed has been reported already.
         None => known.router_id,
     };

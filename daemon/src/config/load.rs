@@ -405,26 +405,29 @@ pub(super) fn tables_of<'a>(cx: &mut Cx, f: &Field<'a>, what: &str) -> Vec<Secti
     out
 }
 
+/// A router id: a unicast IPv4 address (`[router]`, `[bgp]`).
+pub(super) fn router_id(cx: &mut Cx, f: &Field) -> Option<std::net::Ipv4Addr> {
+    let text = f.str(cx)?;
+    match text.parse::<std::net::Ipv4Addr>() {
+        Ok(ip) if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() => {
+            cx.err(
+                f.line,
+                &f.path,
+                "must be a unicast IPv4 address, not 0.0.0.0, broadcast or multicast",
+            );
+            None
+        }
+        Ok(ip) => Some(ip),
+        Err(_) => {
+            cx.err(f.line, &f.path, "expected an IPv4 address like 10.255.0.1");
+            None
+        }
+    }
+}
+
 fn router(cx: &mut Cx, s: &Section, dir: &Path, facts: &mut Facts) -> Option<RouterConfig> {
     s.check_keys(cx, ROUTER_KEYS);
-    let router_id = s.require(cx, "router-id").and_then(|f| {
-        let text = f.str(cx)?;
-        match text.parse::<std::net::Ipv4Addr>() {
-            Ok(ip) if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() => {
-                cx.err(
-                    f.line,
-                    &f.path,
-                    "must be a unicast IPv4 address, not 0.0.0.0, broadcast or multicast",
-                );
-                None
-            }
-            Ok(ip) => Some(ip),
-            Err(_) => {
-                cx.err(f.line, &f.path, "expected an IPv4 address like 10.255.0.1");
-                None
-            }
-        }
-    });
+    let router_id = s.require(cx, "router-id").and_then(|f| router_id(cx, &f));
     let key = key_from(
         cx,
         s,
