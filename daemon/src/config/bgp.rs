@@ -9,7 +9,6 @@
 //! The speaker itself is `crate::routing::bgp`; `routing::bgp::setup` turns these types
 //! into what its layers take. This file only checks values and fills defaults.
 
-use super::keyfile::{read_key_file, resolve};
 use super::load::tables_of;
 use super::model::TunnelConfig;
 use super::source::{at_line, Cx, Field, Section};
@@ -926,29 +925,7 @@ fn prefix_limit(cx: &mut Cx, f: &Field) -> Option<BgpPrefixLimit> {
 /// `password-file`: same permission checks as the WireGuard key files; the content (one
 /// trailing line end ignored) is the TCP-MD5 key and is never echoed.
 fn password(cx: &mut Cx, f: &Field, dir: &Path) -> Option<TcpMd5Password> {
-    let written = f.str(cx)?.to_owned();
-    if written.is_empty() {
-        cx.err(f.line, &f.path, "empty path");
-        return None;
-    }
-    let path = resolve(dir, &written);
-    let text = match read_key_file(&path) {
-        Ok(t) => t,
-        Err(e) => {
-            cx.err(f.line, &f.path, e.to_string());
-            return None;
-        }
-    };
-    let key = text.strip_suffix('\n').unwrap_or(&text);
-    let key = key.strip_suffix('\r').unwrap_or(key).as_bytes().to_vec();
-    if key.is_empty() {
-        cx.err(
-            f.line,
-            &f.path,
-            format!("{} is empty; put the password in it", path.display()),
-        );
-        return None;
-    }
+    let (written, path, key) = super::keyfile::secret_from_field(cx, f, dir, "password")?;
     if key.len() > MAX_TCP_MD5_KEY {
         cx.err(
             f.line,

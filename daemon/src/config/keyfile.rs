@@ -67,3 +67,39 @@ pub(crate) fn read_key_file(path: &Path) -> Result<String, KeyFileError> {
     }
     Ok(text)
 }
+
+/// A shared secret named by a field (OSPF `key-file`, BGP `password-file`): the path as
+/// written, where it resolved, and the content with one trailing line end dropped. Errors
+/// (empty path, unreadable or world-readable file, empty content) name the field and
+/// never quote the content; `what` names the secret in the "is empty" message.
+pub(super) fn secret_from_field(
+    cx: &mut super::source::Cx,
+    f: &super::source::Field,
+    dir: &Path,
+    what: &str,
+) -> Option<(String, PathBuf, Vec<u8>)> {
+    let written = f.str(cx)?.to_owned();
+    if written.is_empty() {
+        cx.err(f.line, &f.path, "empty path");
+        return None;
+    }
+    let path = resolve(dir, &written);
+    let text = match read_key_file(&path) {
+        Ok(t) => t,
+        Err(e) => {
+            cx.err(f.line, &f.path, e.to_string());
+            return None;
+        }
+    };
+    let key = text.strip_suffix('\n').unwrap_or(&text);
+    let key = key.strip_suffix('\r').unwrap_or(key).as_bytes().to_vec();
+    if key.is_empty() {
+        cx.err(
+            f.line,
+            &f.path,
+            format!("{} is empty; put the {what} in it", path.display()),
+        );
+        return None;
+    }
+    Some((written, path, key))
+}

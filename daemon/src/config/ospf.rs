@@ -3,7 +3,6 @@
 //! `crate::routing::ospf`; this file only checks values and fills defaults.
 
 use super::bgp::{prefix_list_entry, PrefixListEntry};
-use super::keyfile::{read_key_file, resolve};
 use super::model::*;
 use super::source::{Cx, Field, Section};
 use std::net::Ipv4Addr;
@@ -285,29 +284,7 @@ fn auth(cx: &mut Cx, f: &Field, dir: &Path) -> Option<OspfAuth> {
         None => Some(OspfAuthType::default()),
     };
     let file = s.require(cx, "key-file")?;
-    let written = file.str(cx)?.to_owned();
-    if written.is_empty() {
-        cx.err(file.line, &file.path, "empty path");
-        return None;
-    }
-    let path = resolve(dir, &written);
-    let text = match read_key_file(&path) {
-        Ok(t) => t,
-        Err(e) => {
-            cx.err(file.line, &file.path, e.to_string());
-            return None;
-        }
-    };
-    let key = text.strip_suffix('\n').unwrap_or(&text);
-    let key = key.strip_suffix('\r').unwrap_or(key).as_bytes().to_vec();
-    if key.is_empty() {
-        cx.err(
-            file.line,
-            &file.path,
-            format!("{} is empty; put the shared key in it", path.display()),
-        );
-        return None;
-    }
+    let (written, path, key) = super::keyfile::secret_from_field(cx, &file, dir, "shared key")?;
     let algorithm = algorithm?;
     if algorithm == OspfAuthType::Md5 && key.len() > MD5_KEY_MAX {
         cx.err(
