@@ -10,7 +10,6 @@
 
 use super::attr::{AsPath, Origin, PathAttrs};
 use super::decision::{PeerInfo, Resolution};
-use super::export::LocalAddrs;
 use super::fsm::{resolve_collision, CollisionWinner, DownReason, Negotiated, State, Timer};
 use super::instance::{Input, Instance, InstanceConfig, Output};
 use super::message::{Framer, Message};
@@ -772,7 +771,7 @@ impl Speaker {
             Some(Via::Tunnel { addresses, .. }) => addresses.iter().map(|n| n.ip()).collect(),
             _ => Vec::new(),
         };
-        let addrs = local_addrs(std::iter::once(local).chain(tunnel_addrs));
+        let addrs = setup::local_addrs_of(std::iter::once(local).chain(tunnel_addrs));
         if let Some(i) = self.instance.as_mut() {
             i.set_local_addrs(peer, addrs);
         }
@@ -1618,24 +1617,6 @@ fn session_part(c: &BgpNeighborConfig) -> BgpNeighborConfig {
         description: None,
         ..c.clone()
     }
-}
-
-/// This side's addresses for next hop self: the first of each kind.
-fn local_addrs(ips: impl IntoIterator<Item = IpAddr>) -> LocalAddrs {
-    let mut addrs = LocalAddrs::default();
-    for ip in ips {
-        match ip {
-            IpAddr::V4(v4) if addrs.v4.is_none() => addrs.v4 = Some(v4),
-            IpAddr::V6(v6) if v6.is_unicast_link_local() => {
-                addrs.v6_link_local.get_or_insert(v6);
-            }
-            IpAddr::V6(v6) => {
-                addrs.v6_global.get_or_insert(v6);
-            }
-            _ => {}
-        }
-    }
-    addrs
 }
 
 /// The speaker's view of the config: None without `[bgp]`.

@@ -131,23 +131,31 @@ pub fn peer_address(config: &Config, n: &BgpNeighborConfig) -> Option<IpAddr> {
 /// IPv6, first link-local IPv6). An address neighbor without `local-address` gets what
 /// its TCP connection's local address turns out to be (the transport fills it in).
 pub fn local_addrs(config: &Config, n: &BgpNeighborConfig) -> LocalAddrs {
+    let tunnel = n.tunnel.as_deref().and_then(|t| config.tunnel(t));
+    local_addrs_of(
+        n.local_address.into_iter().chain(
+            tunnel
+                .into_iter()
+                .flat_map(|t| t.addresses.iter().map(|a| a.ip())),
+        ),
+    )
+}
+
+/// The first IPv4, first global IPv6 and first link-local IPv6 address of `ips`.
+pub fn local_addrs_of(ips: impl IntoIterator<Item = IpAddr>) -> LocalAddrs {
     let mut local = LocalAddrs::default();
-    let mut put = |ip: IpAddr| match ip {
-        IpAddr::V4(v4) => {
-            local.v4.get_or_insert(v4);
+    for ip in ips {
+        match ip {
+            IpAddr::V4(v4) => {
+                local.v4.get_or_insert(v4);
+            }
+            IpAddr::V6(v6) if v6.is_unicast_link_local() => {
+                local.v6_link_local.get_or_insert(v6);
+            }
+            IpAddr::V6(v6) => {
+                local.v6_global.get_or_insert(v6);
+            }
         }
-        IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80 => {
-            local.v6_link_local.get_or_insert(v6);
-        }
-        IpAddr::V6(v6) => {
-            local.v6_global.get_or_insert(v6);
-        }
-    };
-    if let Some(a) = n.local_address {
-        put(a);
-    }
-    if let Some(t) = n.tunnel.as_deref().and_then(|t| config.tunnel(t)) {
-        t.addresses.iter().for_each(|a| put(a.ip()));
     }
     local
 }
