@@ -24,7 +24,7 @@ pub mod wgrd;
 pub use bird::Bird;
 pub use frr::Frr;
 pub use netns::{Lab, Netns, NS_PREFIX};
-pub use traffic::{iperf, ping, wait_ping, Iperf};
+pub use traffic::{fetch, iperf, ping, wait_ping, who_server, Iperf};
 pub use util::{netns_test, wait_until, NetnsTest};
 pub use wggo::{Keypair, WgGo, WgGoConf, WgPeer};
 pub use wgrd::{wgrctl_json, Wgrd, WgrdConf, WgrdHost, WgrdTunnel};

@@ -106,6 +106,55 @@ fn parse_iperf_json(out: &str) -> Result<Iperf> {
     })
 }
 
+/// An HTTP/1.0 server on ADDR:PORT answering every request with "TAG PEER-ADDRESS": the
+/// client sees who answered, and from which source address the server saw it.
+pub const WHO_SERVER: &str = r#"
+import socket, sys
+addr, port, tag = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+s = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((addr, port))
+s.listen(8)
+while True:
+    c, peer = s.accept()
+    c.settimeout(5)
+    try:
+        c.recv(4096)
+        c.sendall(("HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n%s %s\n" % (tag, peer[0])).encode())
+    except OSError:
+        pass
+    c.close()
+"#;
+
+/// Start [`WHO_SERVER`] in `ns` and wait until it listens.
+pub fn who_server(
+    ns: &Netns,
+    addr: &str,
+    port: u16,
+    tag: &str,
+    dir: &std::path::Path,
+) -> Result<()> {
+    let log = dir.join(format!("who-{tag}.log"));
+    let port_s = port.to_string();
+    ns.spawn(
+        &["/usr/bin/python3", "-c", WHO_SERVER, addr, &port_s, tag],
+        &log,
+        &[],
+    )?;
+    ns.wait_tcp_listen(port, Duration::from_secs(5))
+}
+
+/// `curl` from `ns`: the body, or an error when no answer came within 3 s.
+pub fn fetch(ns: &Netns, url: &str) -> Result<String> {
+    Ok(ns
+        .exec_timeout(
+            &["curl", "-s", "--max-time", "3", url],
+            Duration::from_secs(6),
+        )?
+        .trim()
+        .to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,30 +17,11 @@ use anyhow::{bail, Context, Result};
 use std::path::Path;
 use std::time::Duration;
 use wgrd_tests::{
-    iperf, netns_test, wait_ping, wait_until, Keypair, Lab, Netns, WgGo, WgGoConf, WgPeer, Wgrd,
+    fetch, iperf, netns_test, wait_ping, wait_until, who_server, Keypair, Lab, Netns, WgGo,
+    WgGoConf, WgPeer, Wgrd,
 };
 
 const HANDSHAKE_WAIT: Duration = Duration::from_secs(15);
-
-/// An HTTP/1.0 server on ADDR:PORT answering every request with "TAG PEER-ADDRESS": the
-/// client sees who answered, and from which source address the server saw it.
-const WHO_SERVER: &str = r#"
-import socket, sys
-addr, port, tag = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-s = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((addr, port))
-s.listen(8)
-while True:
-    c, peer = s.accept()
-    c.settimeout(5)
-    try:
-        c.recv(4096)
-        c.sendall(("HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n%s %s\n" % (tag, peer[0])).encode())
-    except OSError:
-        pass
-    c.close()
-"#;
 
 /// The endpoint, the VPN router and the site host, wired but with no daemon yet.
 fn lab() -> Result<Lab> {
@@ -120,29 +101,6 @@ fn start_wgrd(ns: &Netns, toml: &str) -> Result<Wgrd> {
     ns.wait_link_up("wgrd0", Duration::from_secs(10))
         .with_context(|| format!("wgrd did not come up; log:\n{}", w.log()))?;
     Ok(w)
-}
-
-/// Start [`WHO_SERVER`] in `ns` and wait until it listens.
-fn who_server(ns: &Netns, addr: &str, port: u16, tag: &str, dir: &Path) -> Result<()> {
-    let log = dir.join(format!("who-{tag}.log"));
-    let port_s = port.to_string();
-    ns.spawn(
-        &["/usr/bin/python3", "-c", WHO_SERVER, addr, &port_s, tag],
-        &log,
-        &[],
-    )?;
-    ns.wait_tcp_listen(port, Duration::from_secs(5))
-}
-
-/// `curl` from `ns`: the body, or an error when no answer came within 3 s.
-fn fetch(ns: &Netns, url: &str) -> Result<String> {
-    Ok(ns
-        .exec_timeout(
-            &["curl", "-s", "--max-time", "3", url],
-            Duration::from_secs(6),
-        )?
-        .trim()
-        .to_string())
 }
 
 fn nft(ns: &Netns, args: &[&str]) -> Result<String> {

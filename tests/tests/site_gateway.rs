@@ -27,54 +27,12 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use wgrd_tests::{
-    netns_test, ping, wait_ping, wait_until, wgrctl_json, Bird, Keypair, Lab, Netns, WgGo,
-    WgGoConf, WgPeer, Wgrd,
+    fetch, netns_test, ping, wait_ping, wait_until, wgrctl_json, who_server, Bird, Keypair, Lab,
+    Netns, WgGo, WgGoConf, WgPeer, Wgrd,
 };
 
 const CONVERGE: Duration = Duration::from_secs(30);
 const MD5_PASSWORD: &str = "site-gateway-md5";
-
-/// An HTTP/1.0 server on ADDR:PORT answering every request with "TAG PEER-ADDRESS": the
-/// client learns from which source address the server saw it.
-const WHO_SERVER: &str = r#"
-import socket, sys
-addr, port, tag = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-s = socket.socket(socket.AF_INET)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((addr, port))
-s.listen(8)
-while True:
-    c, peer = s.accept()
-    c.settimeout(5)
-    try:
-        c.recv(4096)
-        c.sendall(("HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n%s %s\n" % (tag, peer[0])).encode())
-    except OSError:
-        pass
-    c.close()
-"#;
-
-fn who_server(ns: &Netns, addr: &str, port: u16, tag: &str, dir: &Path) -> Result<()> {
-    let log = dir.join(format!("who-{tag}.log"));
-    let port_s = port.to_string();
-    ns.spawn(
-        &["/usr/bin/python3", "-c", WHO_SERVER, addr, &port_s, tag],
-        &log,
-        &[],
-    )?;
-    ns.wait_tcp_listen(port, Duration::from_secs(5))
-}
-
-/// `curl` from `ns`: the body, or an error when no answer came within 3 s.
-fn fetch(ns: &Netns, url: &str) -> Result<String> {
-    Ok(ns
-        .exec_timeout(
-            &["curl", "-s", "--max-time", "3", url],
-            Duration::from_secs(6),
-        )?
-        .trim()
-        .to_string())
-}
 
 /// The site's router: eBGP with wgrd, its LAN 192.168.60.0/24 out (a `direct` route),
 /// everything from wgrd in, BGP routes into the kernel. No `static` protocol.
