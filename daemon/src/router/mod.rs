@@ -300,6 +300,27 @@ impl Router {
         changes.len()
     }
 
+    /// Changes to a routing protocol's routes: `remove` (by prefix, for `source`'s
+    /// protocol) is withdrawn, `add` offered, in one RIB batch; the FIB, the kernel export
+    /// and watchers follow as for [`Router::replace_protocol_routes`], at the cost of the
+    /// change rather than of the protocol's whole table. Returns how many best routes
+    /// changed.
+    pub async fn update_protocol_routes(
+        &self,
+        source: RouteSource,
+        add: Vec<Candidate>,
+        remove: Vec<IpNetwork>,
+    ) -> usize {
+        let mut state = self.state.lock().await;
+        let remove = remove.into_iter().map(|p| (p, source)).collect();
+        let changes = state.rib.update(add, remove);
+        if !changes.is_empty() {
+            export_routes(&mut state).await;
+            self.announce_routes(&changes);
+        }
+        changes.len()
+    }
+
     /// The UDP ports actually bound (useful when the config asked for port 0).
     pub fn local_ports(&self) -> Vec<u16> {
         self.path

@@ -10,7 +10,7 @@
 use super::attr::{prefixes_len, Codec, Family, MpNextHop, MpReach, MpUnreach, PathAttrs};
 use super::message::{UpdateRepr, HEADER_LEN};
 use ipnetwork::IpNetwork;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// What to advertise for one prefix: attributes without NEXT_HOP/MP_* (they are derived)
@@ -117,6 +117,39 @@ impl AdjRibOut {
         out
     }
 
+    /// The UPDATEs that make the peer's view of `changes`' prefixes equal to what they
+    /// say (None: not wanted), leaving every other prefix alone: the incremental form of
+    /// [`AdjRibOut::sync`], costing O(changes), for the prefixes an input touched.
+    pub fn sync_prefixes(
+        &mut self,
+        changes: &[(IpNetwork, Option<Arc<Export>>)],
+        s: &OutSession,
+    ) -> Vec<UpdateRepr> {
+        let mut withdrawn = Vec::new();
+        let mut announce = Vec::new();
+        for (p, want) in changes {
+            match want
+                .as_ref()
+                .filter(|e| carrier(p, &e.next_hop, s).is_some())
+            {
+                Some(e) => {
+                    if self.sent.get(p) != Some(e) {
+                        self.sent.insert(*p, e.clone());
+                        announce.push((*p, e.clone()));
+                    }
+                }
+                None => {
+                    if self.sent.remove(p).is_some() {
+                        withdrawn.push(*p);
+                    }
+                }
+            }
+        }
+        let mut out = pack_withdrawals(&withdrawn, s);
+        out.extend(pack_announcements(&announce, s));
+        out
+    }
+
     /// Everything again (an answer to ROUTE-REFRESH, RFC 2918 4), for one family.
     pub fn refresh(&self, f: Family, s: &OutSession) -> Vec<UpdateRepr> {
         let all: Vec<(IpNetwork, Arc<Export>)> = self
@@ -164,18 +197,27 @@ fn pack_withdrawals(withdrawn: &[IpNetwork], s: &OutSession) -> Vec<UpdateRepr> 
 fn pack_announcements(routes: &[(IpNetwork, Arc<Export>)], s: &OutSession) -> Vec<UpdateRepr> {
     // Group by (how it is carried, attributes); BTreeMap on the carrier keeps IPv4 first,
     // and a Vec of groups keeps the order deterministic.
+    // The index finds a prefix's group by hash (a full table has many distinct
+    // attribute sets: a linear search of the groups made packing quadratic); the last
+    // group is tried first by pointer, since neighbours in prefix order usually share
+    // one `Arc<Export>`.
     let mut groups: Vec<(Carrier, Arc<Export>, Vec<IpNetwork>)> = Vec::new();
+    let mut index: HashMap<(Carrier, &Export), usize> = HashMap::new();
+    let mut last: Option<usize> = None;
     for (p, e) in routes {
         let Some(c) = carrier(p, &e.next_hop, s) else {
             continue;
         };
-        match groups
-            .iter_mut()
-            .find(|(gc, ge, _)| *gc == c && (Arc::ptr_eq(ge, e) || **ge == **e))
-        {
-            Some((_, _, v)) => v.push(*p),
-            None => groups.push((c, e.clone(), vec![*p])),
+        if let Some(i) = last.filter(|&i| groups[i].0 == c && Arc::ptr_eq(&groups[i].1, e)) {
+            groups[i].2.push(*p);
+            continue;
         }
+        let i = *index.entry((c, &**e)).or_insert_with(|| {
+            groups.push((c, e.clone(), Vec::new()));
+            groups.len() - 1
+        });
+        groups[i].2.push(*p);
+        last = Some(i);
     }
     groups.sort_by_key(|(c, _, _)| *c);
     let mut out = Vec::new();

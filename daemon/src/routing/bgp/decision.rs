@@ -23,7 +23,7 @@ use crate::dataplane::NextHop;
 use crate::routing::rib::{Candidate, RouteSource};
 use ipnetwork::IpNetwork;
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
@@ -146,6 +146,13 @@ impl AdjRibIn {
         }
         attrs.as4_path = None;
         attrs.as4_aggregator = None;
+        // The prefix lists are this UPDATE's, not the route's: kept, they would make one
+        // route differ from the same route announced in another UPDATE, and hold every
+        // prefix of the message once more.
+        if let Some(r) = attrs.mp_reach.as_mut() {
+            r.nlri = Vec::new();
+        }
+        attrs.mp_unreach = None;
         if peer.ebgp {
             attrs.local_pref = None;
             // RFC 7606 7.9, 7.10: route reflection attributes from outside are disregarded.
@@ -486,6 +493,23 @@ impl Decision {
         }
     }
 
+    /// The facts of an up (or graceful-restarting) peer.
+    pub fn peer_info(&self, addr: IpAddr) -> Option<&PeerInfo> {
+        self.peers.get(&addr).map(|(i, _)| i)
+    }
+
+    /// The prefixes of `addr`'s Adj-RIB-In whose next hop is one of `next_hops` (the
+    /// routes a change of those next hops' resolution may move).
+    pub fn prefixes_via(&self, addr: IpAddr, next_hops: &HashSet<IpAddr>) -> Vec<IpNetwork> {
+        self.peers.get(&addr).map_or_else(Vec::new, |(_, t)| {
+            t.routes
+                .iter()
+                .filter(|(_, path)| next_hops.contains(&path.next_hop))
+                .map(|(p, _)| *p)
+                .collect()
+        })
+    }
+
     pub fn adj_rib_in(&self, addr: IpAddr) -> Option<&AdjRibIn> {
         self.peers.get(&addr).map(|(_, t)| t)
     }
@@ -518,14 +542,7 @@ impl Decision {
         R: Fn(&PeerInfo, IpAddr) -> Option<Resolution>,
     {
         let sel = self.select(prefix, resolve)?;
-        Some(Candidate {
-            prefix: *prefix,
-            source: RouteSource::Bgp {
-                ebgp: sel.best.peer.ebgp,
-            },
-            next_hop: merge_next_hops(&sel),
-            metric: sel.best.resolved.igp_cost,
-        })
+        Some(candidate_of(prefix, &sel))
     }
 
     /// The best route of every prefix any peer offers (the Loc-RIB), for export.
@@ -561,6 +578,18 @@ impl Decision {
             .into_iter()
             .filter_map(|p| self.candidate(p, resolve))
             .collect()
+    }
+}
+
+/// The RIB candidate a selection makes for its prefix.
+pub fn candidate_of(prefix: &IpNetwork, sel: &Selection) -> Candidate {
+    Candidate {
+        prefix: *prefix,
+        source: RouteSource::Bgp {
+            ebgp: sel.best.peer.ebgp,
+        },
+        next_hop: merge_next_hops(sel),
+        metric: sel.best.resolved.igp_cost,
     }
 }
 

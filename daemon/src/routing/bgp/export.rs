@@ -154,6 +154,41 @@ fn is_link_local(a: Ipv6Addr) -> bool {
     a.segments()[0] & 0xffc0 == 0xfe80
 }
 
+/// Whether a learned best path may go to `to` at all (RFC 4271 9.1.3, RFC 4456 6): never
+/// back to its source, iBGP to iBGP only from or to a reflection client, and not when we
+/// originate the prefix ourselves.
+fn learned_goes_to(
+    prefix: &IpNetwork,
+    from: &PeerInfo,
+    originated: &BTreeMap<IpNetwork, PathAttrs>,
+    to: &ExportPeer,
+) -> bool {
+    // RFC 4456 6: iBGP to iBGP only from a client or to a client.
+    let reflect = from.rr_client || to.rr_client;
+    !(from.addr == to.addr
+        || (!from.ebgp && !to.ebgp && !reflect)
+        || originated.contains_key(prefix))
+}
+
+/// What goes to `to` for one prefix, given its best path (if any) and the originated
+/// routes: the same rules as [`exports_for`], for the incremental path that only looks
+/// at the prefixes an input touched.
+pub fn export_prefix(
+    prefix: &IpNetwork,
+    best: Option<(&PeerInfo, &Path)>,
+    originated: &BTreeMap<IpNetwork, PathAttrs>,
+    to: &ExportPeer,
+) -> Option<Export> {
+    if let Some(attrs) = originated.get(prefix) {
+        return export_one(prefix, attrs, None, None, to);
+    }
+    let (from, path) = best?;
+    if !learned_goes_to(prefix, from, originated, to) {
+        return None;
+    }
+    export_one(prefix, &path.attrs, Some(path.next_hop), Some(from), to)
+}
+
 /// The export map for `to`: originated routes (`origin`/`as_path` as given, usually IGP
 /// and empty) win over learned ones for the same prefix.
 pub fn exports_for(
@@ -163,12 +198,7 @@ pub fn exports_for(
 ) -> BTreeMap<IpNetwork, Arc<Export>> {
     let mut out = BTreeMap::new();
     for (prefix, from, path) in best {
-        // RFC 4456 6: iBGP to iBGP only from a client or to a client.
-        let reflect = from.rr_client || to.rr_client;
-        if from.addr == to.addr
-            || (!from.ebgp && !to.ebgp && !reflect)
-            || originated.contains_key(prefix)
-        {
+        if !learned_goes_to(prefix, from, originated, to) {
             continue;
         }
         if let Some(e) = export_one(prefix, &path.attrs, Some(path.next_hop), Some(from), to) {

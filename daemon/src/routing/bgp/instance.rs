@@ -1,14 +1,21 @@
 //! One BGP speaker with all its neighbors, as a deterministic machine:
 //! [`Instance::handle`] takes one [`Input`] for one neighbor (transport up/down, bytes
 //! received, a timer expiry, a silent tunnel, start/stop) and returns [`Output`]s (connect,
-//! close, bytes to write, timers to arm or stop, the complete new BGP route set for the
-//! RIB, neighbor up/down). No sockets, no clock, no tasks: an I/O layer (not written yet)
-//! runs it, maps timers to sleeps and transports to TCP (tokio) or smoltcp sockets.
+//! close, bytes to write, timers to arm or stop, the changes to the BGP route set for the
+//! RIB, neighbor up/down). No sockets, no clock, no tasks: `io.rs` runs it, maps timers to
+//! sleeps and transports to TCP (tokio) or smoltcp sockets.
 //!
-//! Glue only: the codecs, [`Session`], [`Decision`], import [`Policy`], [`exports_for`]
-//! and [`AdjRibOut`] do the work (RFC 4271 8, 9). After every change to any Adj-RIB-In the
-//! decision runs over everything (full recompute; incremental is a later optimization) and
-//! every established neighbor's Adj-RIB-Out is synced.
+//! Glue only: the codecs, [`Session`], [`Decision`], import [`Policy`], [`export_prefix`]
+//! and [`AdjRibOut`] do the work (RFC 4271 8, 9). The decision is incremental: whatever
+//! changes an Adj-RIB-In (an UPDATE, a session down, a stale sweep) or the originated
+//! routes names the prefixes it touched (*dirty*); only those are decided again, only
+//! their candidates go to the RIB ([`RouteDelta`]) and only their exports are compared
+//! with each neighbor's Adj-RIB-Out, so an UPDATE costs O(prefixes in it) whatever the
+//! table size. Full passes remain where the input concerns everything: the initial
+//! advertisement to a neighbor and a policy change (that neighbor's export only), and a
+//! next hop whose resolution moved (the prefixes using it). The full recompute
+//! ([`Decision::candidates`], [`exports_for`]) is kept as the reference the tests compare
+//! with.
 //!
 //! Route reflection (RFC 4456): neighbors with `rr_client` are clients; the export rules
 //! are [`exports_for`]'s, the cluster id is the decision's (the router id by default).
@@ -23,10 +30,11 @@
 //! everything at once. Every session gets an End-of-RIB per family after our initial
 //! advertisement.
 
+use super::adj_out::Export;
 use super::adj_out::{AdjRibOut, OutSession};
 use super::attr::{Family, MpUnreach, PathAttrs};
-use super::decision::{Decision, DecisionConfig, PeerInfo, Resolution};
-use super::export::{exports_for, ExportPeer, LocalAddrs};
+use super::decision::{candidate_of, Decision, DecisionConfig, Path, PeerInfo, Resolution};
+use super::export::{export_prefix, exports_for, ExportPeer, LocalAddrs};
 use super::fsm::{
     Action, DownReason, Event, Negotiated, PeerConfig, PeerGracefulRestart, Session, State, Timer,
 };
@@ -34,7 +42,8 @@ use super::message::{Framer, Message, RouteRefreshRepr, UpdateRepr, MAX_LEN};
 use super::policy::{effective_verdict, Policy, Verdict};
 use crate::routing::rib::Candidate;
 use ipnetwork::IpNetwork;
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -92,10 +101,24 @@ pub enum Output {
     Write(IpAddr, Vec<u8>),
     StartTimer(IpAddr, Timer, Duration),
     StopTimer(IpAddr, Timer),
-    /// The complete BGP route set, for `Router::replace_protocol_routes`.
-    Routes(Vec<Candidate>),
+    /// What changed in the BGP route set, for `Router::update_protocol_routes`.
+    Routes(RouteDelta),
     NeighborUp(IpAddr, Negotiated),
     NeighborDown(IpAddr, DownReason),
+}
+
+/// Changes to the BGP route set handed to the RIB: candidates new or different, and
+/// prefixes that no longer have one. Only prefixes an input touched appear.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RouteDelta {
+    pub changed: Vec<Candidate>,
+    pub removed: Vec<IpNetwork>,
+}
+
+impl RouteDelta {
+    pub fn is_empty(&self) -> bool {
+        self.changed.is_empty() && self.removed.is_empty()
+    }
 }
 
 struct Neighbor {
@@ -107,6 +130,9 @@ struct Neighbor {
     peer_gr: Option<PeerGracefulRestart>,
     /// End-of-RIB still to send after the initial advertisement.
     eor_pending: bool,
+    /// The whole export map is to be compared with the Adj-RIB-Out (initial
+    /// advertisement, new export policy), not only the dirty prefixes.
+    full_sync: bool,
 }
 
 impl Neighbor {
@@ -118,6 +144,7 @@ impl Neighbor {
             adj_out: AdjRibOut::default(),
             peer_gr: None,
             eor_pending: false,
+            full_sync: false,
         }
     }
 }
@@ -133,7 +160,13 @@ pub struct Instance {
     cfg: InstanceConfig,
     neighbors: BTreeMap<IpAddr, Neighbor>,
     decision: Decision,
-    routes: Vec<Candidate>,
+    /// The BGP route set as the RIB was told it: one candidate per prefix.
+    routes: BTreeMap<IpNetwork, Candidate>,
+    /// Prefixes touched by the input being handled, decided again before it returns.
+    dirty: BTreeSet<IpNetwork>,
+    /// How each (peer, next hop) resolved when first used: what
+    /// [`Instance::resolution_changed`] compares with to find the next hops that moved.
+    resolved: HashMap<(IpAddr, IpAddr), Option<Resolution>>,
 }
 
 impl Instance {
@@ -149,11 +182,14 @@ impl Instance {
             decision,
             cfg,
             neighbors,
-            routes: Vec::new(),
+            routes: BTreeMap::new(),
+            dirty: BTreeSet::new(),
+            resolved: HashMap::new(),
         }
     }
 
-    pub fn routes(&self) -> &[Candidate] {
+    /// The BGP route set (what the RIB has from us), by prefix.
+    pub fn routes(&self) -> &BTreeMap<IpNetwork, Candidate> {
         &self.routes
     }
 
@@ -198,7 +234,18 @@ impl Instance {
         if originated == self.cfg.originated {
             return Vec::new();
         }
-        self.cfg.originated = originated;
+        let old = std::mem::replace(&mut self.cfg.originated, originated);
+        let new = &self.cfg.originated;
+        self.dirty.extend(
+            old.iter()
+                .filter(|(p, a)| new.get(p) != Some(a))
+                .map(|(p, _)| *p),
+        );
+        self.dirty.extend(
+            new.iter()
+                .filter(|(p, a)| old.get(p) != Some(a))
+                .map(|(p, _)| *p),
+        );
         let mut out = Vec::new();
         self.redecide(resolve, &mut out);
         out
@@ -218,16 +265,15 @@ impl Instance {
         R: Fn(&PeerInfo, IpAddr) -> Option<Resolution>,
     {
         let mut out = Vec::new();
-        let mut changed = self.run_event(addr, Event::ManualStop, &mut out);
+        self.run_event(addr, Event::ManualStop, &mut out);
         if self.neighbors.remove(&addr).is_some() {
-            changed |= !self.decision.peer_down(addr).is_empty();
+            let gone = self.decision.peer_down(addr);
+            self.dirty.extend(gone);
             self.cfg.neighbors.retain(|n| n.addr != addr);
             out.push(Output::StopTimer(addr, Timer::GracefulRestart));
             out.push(Output::Close(addr));
         }
-        if changed {
-            self.redecide(resolve, &mut out);
-        }
+        self.redecide(resolve, &mut out);
         out
     }
 
@@ -253,6 +299,8 @@ impl Instance {
         n.cfg.export = export;
         n.cfg.allow_without_policy = allow_without_policy;
         n.cfg.next_hop_self = next_hop_self;
+        // Export policy may change any prefix: this neighbor's whole export is compared.
+        n.full_sync = true;
         let updated = n.cfg.clone();
         if let Some(c) = self.cfg.neighbors.iter_mut().find(|c| c.addr == addr) {
             *c = updated;
@@ -325,15 +373,16 @@ impl Instance {
         };
         // Stale routes of a graceful restart end here: the timer ran out, we stop the
         // neighbor, or its tunnel says the peer is gone.
-        let mut changed = false;
         if matches!(
             input,
             Input::Stop | Input::PeerSilent | Input::TimerExpired(Timer::GracefulRestart)
         ) {
-            changed |= !self.decision.sweep_stale(addr, None).is_empty();
+            let swept = self.decision.sweep_stale(addr, None);
+            self.dirty.extend(swept);
             if n.session.state() != State::Established {
                 // Only the stale routes kept the peer's table; it goes with them.
-                self.decision.peer_down(addr);
+                let gone = self.decision.peer_down(addr);
+                self.dirty.extend(gone);
             }
             out.push(Output::StopTimer(addr, Timer::GracefulRestart));
         }
@@ -356,7 +405,7 @@ impl Instance {
                 Timer::Hold => Event::HoldTimerExpires,
                 Timer::Keepalive => Event::KeepaliveTimerExpires,
                 Timer::IdleHold => Event::IdleHoldTimerExpires,
-                Timer::GracefulRestart => return self.finish(changed, resolve, out),
+                Timer::GracefulRestart => return self.finish(resolve, out),
             }],
             Input::Received(bytes) => {
                 n.framer.push(&bytes);
@@ -380,37 +429,56 @@ impl Instance {
             }
         };
         for ev in events {
-            changed |= self.run_event(addr, ev, &mut out);
+            self.run_event(addr, ev, &mut out);
         }
-        self.finish(changed, resolve, out)
+        self.finish(resolve, out)
     }
 
-    fn finish<R>(&mut self, changed: bool, resolve: &R, mut out: Vec<Output>) -> Vec<Output>
+    fn finish<R>(&mut self, resolve: &R, mut out: Vec<Output>) -> Vec<Output>
     where
         R: Fn(&PeerInfo, IpAddr) -> Option<Resolution>,
     {
-        if changed {
-            self.redecide(resolve, &mut out);
-        }
+        self.redecide(resolve, &mut out);
         out
     }
 
-    /// Next hops moved (IGP change): decide again and resync.
+    /// Next hops may resolve differently (IGP or FIB change): every (peer, next hop)
+    /// decided with is resolved again, and only the prefixes of those whose resolution
+    /// moved are decided again. Costs O(next hops) when nothing moved.
     pub fn resolution_changed<R>(&mut self, resolve: &R) -> Vec<Output>
     where
         R: Fn(&PeerInfo, IpAddr) -> Option<Resolution>,
     {
+        let mut moved: HashMap<IpAddr, HashSet<IpAddr>> = HashMap::new();
+        let decision = &self.decision;
+        self.resolved.retain(|&(peer, nh), old| {
+            // A peer that is gone has no routes left to move.
+            let Some(info) = decision.peer_info(peer) else {
+                return false;
+            };
+            let new = resolve(info, nh);
+            if new != *old {
+                moved.entry(peer).or_default().insert(nh);
+                *old = new;
+            }
+            true
+        });
+        for (peer, next_hops) in &moved {
+            let touched = self.decision.prefixes_via(*peer, next_hops);
+            self.dirty.extend(touched);
+        }
         let mut out = Vec::new();
         self.redecide(resolve, &mut out);
         out
     }
 
-    /// Feeds one FSM event and carries out its actions. True if an Adj-RIB-In changed.
-    fn run_event(&mut self, addr: IpAddr, ev: Event, out: &mut Vec<Output>) -> bool {
+    /// Feeds one FSM event and carries out its actions; the prefixes whose Adj-RIB-In
+    /// entries changed join `self.dirty`.
+    fn run_event(&mut self, addr: IpAddr, ev: Event, out: &mut Vec<Output>) {
         let Some(n) = self.neighbors.get_mut(&addr) else {
-            return false;
+            return;
         };
-        let mut changed = false;
+        let dirty = &mut self.dirty;
         let mut queue = vec![ev];
         while let Some(ev) = queue.pop() {
             let actions = n.session.handle(ev);
@@ -422,7 +490,7 @@ impl Instance {
                     Action::StartTimer(t, d) => out.push(Output::StartTimer(addr, t, d)),
                     Action::StopTimer(t) => out.push(Output::StopTimer(addr, t)),
                     Action::SessionUp(neg) => {
-                        self.decision.peer_up(PeerInfo {
+                        let gone = self.decision.peer_up(PeerInfo {
                             addr,
                             router_id: neg.peer_id,
                             asn: neg.peer_as,
@@ -430,6 +498,7 @@ impl Instance {
                             four_octet_as: neg.four_octet_as,
                             rr_client: n.cfg.rr_client && !neg.ebgp,
                         });
+                        dirty.extend(gone);
                         n.peer_gr = neg.graceful_restart.clone();
                         if self.decision.has_stale(addr) {
                             // RFC 4724 4.2: families no longer preserved (or no longer
@@ -438,7 +507,7 @@ impl Instance {
                                 let kept = neg.families.contains(&f)
                                     && n.peer_gr.as_ref().is_some_and(|g| g.forwarding_kept(f));
                                 if !kept {
-                                    self.decision.sweep_stale(addr, Some(f));
+                                    dirty.extend(self.decision.sweep_stale(addr, Some(f)));
                                 }
                             }
                             if self.decision.has_stale(addr) {
@@ -453,9 +522,9 @@ impl Instance {
                         }
                         n.adj_out.clear();
                         n.eor_pending = true;
+                        // The initial advertisement: everything we have.
+                        n.full_sync = true;
                         out.push(Output::NeighborUp(addr, neg));
-                        // Triggers the initial advertisement.
-                        changed = true;
                     }
                     Action::SessionDown(reason) => {
                         let graceful = matches!(
@@ -466,8 +535,7 @@ impl Instance {
                             Some(g) => {
                                 let keep: Vec<Family> =
                                     g.families.iter().map(|&(f, _)| f).collect();
-                                changed |=
-                                    !self.decision.peer_down_graceful(addr, &keep).is_empty();
+                                dirty.extend(self.decision.peer_down_graceful(addr, &keep));
                                 if self.decision.has_stale(addr) {
                                     out.push(Output::StartTimer(
                                         addr,
@@ -477,24 +545,25 @@ impl Instance {
                                 }
                             }
                             None => {
-                                changed |= !self.decision.peer_down(addr).is_empty();
+                                dirty.extend(self.decision.peer_down(addr));
                                 out.push(Output::StopTimer(addr, Timer::GracefulRestart));
                             }
                         }
                         n.adj_out.clear();
                         n.eor_pending = false;
+                        n.full_sync = false;
                         out.push(Output::NeighborDown(addr, reason));
                     }
                     Action::Update(u) => {
                         if let Some(f) = end_of_rib(&u) {
-                            changed |= !self.decision.sweep_stale(addr, Some(f)).is_empty();
+                            dirty.extend(self.decision.sweep_stale(addr, Some(f)));
                             if n.peer_gr.is_some() && !self.decision.has_stale(addr) {
                                 out.push(Output::StopTimer(addr, Timer::GracefulRestart));
                             }
                             continue;
                         }
                         for part in import(&n.cfg, *u) {
-                            changed |= !self.decision.update(addr, &part).changed.is_empty();
+                            dirty.extend(self.decision.update(addr, &part).changed);
                         }
                         let count = self.decision.adj_rib_in(addr).map_or(0, |t| t.len());
                         queue.push(Event::AdjRibInCount(count as u32));
@@ -511,20 +580,57 @@ impl Instance {
                 }
             }
         }
-        changed
     }
 
+    /// Decides the dirty prefixes again, hands their changed candidates to the RIB and
+    /// brings every established neighbor's Adj-RIB-Out up to date for them (the whole
+    /// export map for neighbors flagged `full_sync`).
     fn redecide<R>(&mut self, resolve: &R, out: &mut Vec<Output>)
     where
         R: Fn(&PeerInfo, IpAddr) -> Option<Resolution>,
     {
-        let routes = self.decision.candidates(resolve);
-        if routes != self.routes {
-            self.routes = routes.clone();
-            out.push(Output::Routes(routes));
+        let dirty = std::mem::take(&mut self.dirty);
+        if dirty.is_empty() && !self.neighbors.values().any(|n| n.full_sync) {
+            return;
         }
-        let best = self.decision.best_paths(resolve);
-        let cluster_id = self.decision.cluster_id().unwrap_or(self.cfg.router_id);
+        let _span = tracing::debug_span!("bgp_decide", dirty = dirty.len()).entered();
+        // Every resolution used is remembered as first seen (not overwritten), so a
+        // later `resolution_changed` still sees the difference for older prefixes.
+        let seen = RefCell::new(std::mem::take(&mut self.resolved));
+        let memo = |p: &PeerInfo, nh: IpAddr| {
+            let r = resolve(p, nh);
+            seen.borrow_mut()
+                .entry((p.addr, nh))
+                .or_insert_with(|| r.clone());
+            r
+        };
+        let decision = &self.decision;
+        let mut delta = RouteDelta::default();
+        let mut bests: Vec<(IpNetwork, Option<(&PeerInfo, &Path)>)> =
+            Vec::with_capacity(dirty.len());
+        for p in &dirty {
+            let sel = decision.select(p, &memo);
+            match sel.as_ref().map(|s| candidate_of(p, s)) {
+                Some(c) => {
+                    if self.routes.get(p) != Some(&c) {
+                        self.routes.insert(*p, c.clone());
+                        delta.changed.push(c);
+                    }
+                }
+                None => {
+                    if self.routes.remove(p).is_some() {
+                        delta.removed.push(*p);
+                    }
+                }
+            }
+            bests.push((*p, sel.map(|s| (s.best.peer, s.best.path))));
+        }
+        if !delta.is_empty() {
+            out.push(Output::Routes(delta));
+        }
+        let cluster_id = decision.cluster_id().unwrap_or(self.cfg.router_id);
+        let originated = &self.cfg.originated;
+        let mut full_best = None;
         for (addr, n) in self.neighbors.iter_mut() {
             let Some(neg) = n.session.negotiated() else {
                 continue;
@@ -541,25 +647,31 @@ impl Instance {
                 rr_client: n.cfg.rr_client && !neg.ebgp,
                 cluster_id,
             };
-            let mut wanted = exports_for(&best, &self.cfg.originated, &to);
-            wanted.retain(|p, e| {
-                let mut attrs = e.attrs.clone();
-                let v = effective_verdict(
-                    n.cfg.export.as_ref(),
-                    neg.ebgp,
-                    n.cfg.allow_without_policy,
-                    p,
-                    &mut attrs,
-                );
-                if v == Verdict::Accept && attrs != e.attrs {
-                    let mut edited = (**e).clone();
-                    edited.attrs = attrs;
-                    *e = Arc::new(edited);
-                }
-                v == Verdict::Accept
-            });
             let s = out_session(neg);
-            for u in n.adj_out.sync(&wanted, &s) {
+            let updates = if std::mem::take(&mut n.full_sync) {
+                let best = full_best.get_or_insert_with(|| decision.best_paths(&memo));
+                let mut wanted = exports_for(best, originated, &to);
+                wanted.retain(|p, e| match export_policy(&n.cfg, neg.ebgp, p, e.clone()) {
+                    Some(edited) => {
+                        *e = edited;
+                        true
+                    }
+                    None => false,
+                });
+                n.adj_out.sync(&wanted, &s)
+            } else {
+                let mut shared = HashMap::new();
+                let changes: Vec<(IpNetwork, Option<Arc<Export>>)> = bests
+                    .iter()
+                    .map(|(p, best)| {
+                        let e = shared_export(p, *best, originated, &to, &mut shared)
+                            .and_then(|e| export_policy(&n.cfg, neg.ebgp, p, e));
+                        (*p, e)
+                    })
+                    .collect();
+                n.adj_out.sync_prefixes(&changes, &s)
+            };
+            for u in updates {
                 out.push(Output::Write(*addr, Message::Update(u).emit(s.codec)));
             }
             if std::mem::take(&mut n.eor_pending) {
@@ -569,7 +681,71 @@ impl Instance {
                 }
             }
         }
+        drop(full_best);
+        drop(bests);
+        self.resolved = seen.into_inner();
     }
+}
+
+/// Prefixes that share a best path (one UPDATE's worth, same `Arc<PathAttrs>`) share one
+/// `Arc<Export>` too: the Adj-RIB-Out then holds one copy of the attributes for all of
+/// them and packing finds their group by pointer. The key is everything
+/// [`export_prefix`] reads of a learned route apart from the prefix's family.
+type ShareKey = (usize, IpAddr, IpAddr, bool);
+
+fn shared_export(
+    prefix: &IpNetwork,
+    best: Option<(&PeerInfo, &Path)>,
+    originated: &BTreeMap<IpNetwork, PathAttrs>,
+    to: &ExportPeer,
+    shared: &mut HashMap<ShareKey, Option<Arc<Export>>>,
+) -> Option<Arc<Export>> {
+    match best {
+        Some((from, path)) if !originated.contains_key(prefix) => {
+            let key = (
+                Arc::as_ptr(&path.attrs) as usize,
+                path.next_hop,
+                from.addr,
+                prefix.is_ipv4(),
+            );
+            shared
+                .entry(key)
+                .or_insert_with(|| export_prefix(prefix, best, originated, to).map(Arc::new))
+                .clone()
+        }
+        _ => export_prefix(prefix, best, originated, to).map(Arc::new),
+    }
+}
+
+/// Export policy (RFC 8212 default included) on one prefix's export: None if rejected;
+/// the same `Arc` when the policy left the attributes alone, so sharing survives.
+fn export_policy(
+    cfg: &NeighborConfig,
+    ebgp: bool,
+    prefix: &IpNetwork,
+    e: Arc<Export>,
+) -> Option<Arc<Export>> {
+    if cfg.export.is_none() {
+        return (!ebgp || cfg.allow_without_policy).then_some(e);
+    }
+    let mut attrs = e.attrs.clone();
+    let v = effective_verdict(
+        cfg.export.as_ref(),
+        ebgp,
+        cfg.allow_without_policy,
+        prefix,
+        &mut attrs,
+    );
+    if v != Verdict::Accept {
+        return None;
+    }
+    if attrs == e.attrs {
+        return Some(e);
+    }
+    Some(Arc::new(Export {
+        attrs,
+        next_hop: e.next_hop,
+    }))
 }
 
 /// RFC 4724 2: the End-of-RIB marker of a family (an empty UPDATE for IPv4 unicast, an
@@ -616,9 +792,10 @@ fn out_session(neg: &Negotiated) -> OutSession {
     }
 }
 
-/// Import policy: splits an UPDATE into the withdrawals plus one UPDATE per accepted
-/// prefix (with that prefix's edited attributes); rejected prefixes become withdrawals.
-/// Treat-as-withdraw UPDATEs pass unchanged.
+/// Import policy: splits an UPDATE into the withdrawals, one UPDATE for the accepted
+/// prefixes the policy left as they were (so they share one set of attributes in the
+/// Adj-RIB-In, as they did on the wire), and one UPDATE per prefix the policy edited;
+/// rejected prefixes become withdrawals. Treat-as-withdraw UPDATEs pass unchanged.
 fn import(cfg: &NeighborConfig, u: UpdateRepr) -> Vec<UpdateRepr> {
     let ebgp = cfg.session.ebgp();
     if u.faults.withdraws(ebgp) || (cfg.import.is_none() && (!ebgp || cfg.allow_without_policy)) {
@@ -632,10 +809,19 @@ fn import(cfg: &NeighborConfig, u: UpdateRepr) -> Vec<UpdateRepr> {
         },
         ..UpdateRepr::default()
     };
-    let mut out = Vec::new();
+    let mut base = u.attrs.clone();
+    base.mp_unreach = None;
+    // The accepted, unedited prefixes: classic NLRI and MP_REACH ones.
+    let mut same = UpdateRepr {
+        attrs: base.clone(),
+        ..UpdateRepr::default()
+    };
+    if let Some(r) = same.attrs.mp_reach.as_mut() {
+        r.nlri.clear();
+    }
+    let mut edited = Vec::new();
     let mut one = |p: IpNetwork, mp: bool| {
-        let mut attrs = u.attrs.clone();
-        attrs.mp_unreach = None;
+        let mut attrs = base.clone();
         let v = effective_verdict(
             cfg.import.as_ref(),
             ebgp,
@@ -645,6 +831,13 @@ fn import(cfg: &NeighborConfig, u: UpdateRepr) -> Vec<UpdateRepr> {
         );
         if v == Verdict::Reject {
             withdraw.withdrawn.push(p);
+            return;
+        }
+        if attrs == base {
+            match same.attrs.mp_reach.as_mut() {
+                Some(r) if mp => r.nlri.push(p),
+                _ => same.nlri.push(p),
+            }
             return;
         }
         let mut part = UpdateRepr {
@@ -658,7 +851,7 @@ fn import(cfg: &NeighborConfig, u: UpdateRepr) -> Vec<UpdateRepr> {
                 part.nlri = vec![p];
             }
         }
-        out.push(part);
+        edited.push(part);
     };
     for p in &u.nlri {
         one(*p, false);
@@ -669,7 +862,24 @@ fn import(cfg: &NeighborConfig, u: UpdateRepr) -> Vec<UpdateRepr> {
     // Withdrawals may mix families in `withdrawn` here: Decision::update treats the field
     // as a set of prefixes, whatever their family.
     let mut all = vec![withdraw];
-    all.extend(out);
+    let announces = !same.nlri.is_empty()
+        || same
+            .attrs
+            .mp_reach
+            .as_ref()
+            .is_some_and(|r| !r.nlri.is_empty());
+    if announces {
+        if same
+            .attrs
+            .mp_reach
+            .as_ref()
+            .is_some_and(|r| r.nlri.is_empty())
+        {
+            same.attrs.mp_reach = None;
+        }
+        all.push(same);
+    }
+    all.extend(edited);
     all
 }
 

@@ -11,7 +11,7 @@
 use super::attr::{AsPath, Origin, PathAttrs};
 use super::decision::{PeerInfo, Resolution};
 use super::fsm::{resolve_collision, CollisionWinner, DownReason, Negotiated, State, Timer};
-use super::instance::{Input, Instance, InstanceConfig, Output};
+use super::instance::{Input, Instance, InstanceConfig, Output, RouteDelta};
 use super::message::{Framer, Message};
 use super::setup;
 use super::transport::{self, BoxStream, ConnEvent, Connection, KernelOptions};
@@ -22,7 +22,7 @@ use crate::dataplane::tunnel::LivenessUser;
 use crate::dataplane::{NextHop, TunnelId};
 use crate::router::view::RouterEvent;
 use crate::router::Router;
-use crate::routing::rib::{Candidate, RouteSource};
+use crate::routing::rib::RouteSource;
 use crate::stack::TcpStack;
 use ipnetwork::IpNetwork;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -631,20 +631,30 @@ impl Speaker {
         self.publish();
     }
 
-    async fn install(&mut self, routes: Vec<Candidate>) {
-        self.resolver.own = Arc::new(
-            routes
-                .iter()
-                .map(|c| (c.prefix, c.next_hop.clone()))
-                .collect(),
-        );
-        let n = routes.len();
-        // eBGP and iBGP are one protocol for the RIB: one call replaces both.
+    /// Hands the instance's route changes to the RIB as one batch (the cost of the
+    /// change, not of the table).
+    async fn install(&mut self, delta: RouteDelta) {
+        // Usually the only holder (resolvers are cloned per input and dropped), so this
+        // edits in place.
+        let own = Arc::make_mut(&mut self.resolver.own);
+        for p in &delta.removed {
+            own.remove(p);
+        }
+        for c in &delta.changed {
+            own.insert(c.prefix, c.next_hop.clone());
+        }
+        let (changed, removed) = (delta.changed.len(), delta.removed.len());
+        // eBGP and iBGP are one protocol for the RIB: a candidate of either replaces
+        // the other's for its prefix, and a removal takes whichever is there.
         let changes = self
             .router
-            .replace_protocol_routes(RouteSource::Bgp { ebgp: true }, routes)
+            .update_protocol_routes(
+                RouteSource::Bgp { ebgp: true },
+                delta.changed,
+                delta.removed,
+            )
             .await;
-        tracing::debug!(routes = n, changes, "bgp routes installed");
+        tracing::debug!(changed, removed, changes, "bgp routes installed");
     }
 
     /// Records state changes (for "since") after the instance moved.

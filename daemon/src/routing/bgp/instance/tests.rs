@@ -94,11 +94,12 @@ fn run(
     (seen_a, seen_b)
 }
 
-fn last_routes(outs: &[Output]) -> Option<Vec<IpNetwork>> {
-    outs.iter().rev().find_map(|o| match o {
-        Output::Routes(r) => Some(r.iter().map(|c| c.prefix).collect()),
-        _ => None,
-    })
+/// The route set after `outs`, if they changed it (the RIB gets deltas; the instance
+/// keeps the set they add up to).
+fn last_routes(i: &Instance, outs: &[Output]) -> Option<Vec<IpNetwork>> {
+    outs.iter()
+        .any(|o| matches!(o, Output::Routes(_)))
+        .then(|| i.routes().keys().copied().collect())
 }
 
 #[test]
@@ -124,8 +125,8 @@ fn ebgp_pair_exchanges_originated_routes() {
     );
     assert_eq!(a.state(B), Some(State::Established));
     assert_eq!(b.state(A), Some(State::Established));
-    assert_eq!(last_routes(&oa), Some(vec![net("10.2.0.0/24")]));
-    assert_eq!(last_routes(&ob), Some(vec![net("10.1.0.0/24")]));
+    assert_eq!(last_routes(&a, &oa), Some(vec![net("10.2.0.0/24")]));
+    assert_eq!(last_routes(&b, &ob), Some(vec![net("10.1.0.0/24")]));
     let path = b
         .decision()
         .adj_rib_in(A)
@@ -139,7 +140,11 @@ fn ebgp_pair_exchanges_originated_routes() {
 
     // The tunnel goes silent: B drops A's routes at once.
     let outs = b.handle(A, Input::PeerSilent, &resolve);
-    assert!(outs.contains(&Output::Routes(vec![])));
+    assert!(outs.contains(&Output::Routes(RouteDelta {
+        changed: vec![],
+        removed: vec![net("10.1.0.0/24")],
+    })));
+    assert!(b.routes().is_empty());
     assert!(outs
         .iter()
         .any(|o| matches!(o, Output::NeighborDown(_, DownReason::PeerSilent))));
@@ -155,8 +160,8 @@ fn rfc8212_without_import_policy_learns_nothing() {
         vec![(false, Input::Start), (true, Input::Start)],
     );
     assert_eq!(b.state(A), Some(State::Established));
-    assert_eq!(last_routes(&oa), None);
-    assert_eq!(last_routes(&ob), None);
+    assert_eq!(last_routes(&a, &oa), None);
+    assert_eq!(last_routes(&b, &ob), None);
     assert!(b.decision().adj_rib_in(A).is_some_and(|t| t.is_empty()));
 }
 
@@ -169,8 +174,8 @@ fn ibgp_pair_needs_no_policy() {
         &mut b,
         vec![(false, Input::Start), (true, Input::Start)],
     );
-    assert_eq!(last_routes(&ob), Some(vec![net("10.1.0.0/24")]));
-    let c = &b.routes()[0];
+    assert_eq!(last_routes(&b, &ob), Some(vec![net("10.1.0.0/24")]));
+    let c = b.routes().values().next().expect("a route");
     assert_eq!(
         c.source,
         crate::routing::rib::RouteSource::Bgp { ebgp: false }
@@ -184,6 +189,20 @@ struct Net {
     nodes: BTreeMap<IpAddr, Instance>,
     /// Every output each node produced, in order.
     seen: BTreeMap<IpAddr, Vec<Output>>,
+    /// Node 1's own view of next hops, when a test gives it one (else [`resolve`]).
+    hub_view: Option<std::rc::Rc<std::cell::RefCell<HubView>>>,
+}
+
+/// Next hop address -> IGP cost, or None: unreachable. Absent: reachable at cost 0. A
+/// next hop resolves to the tunnel numbered like the node that owns the address.
+type HubView = BTreeMap<IpAddr, Option<u32>>;
+
+fn hub_resolve(view: &HubView, nh: IpAddr) -> Option<Resolution> {
+    let cost = view.get(&nh).copied().unwrap_or(Some(0))?;
+    Some(Resolution {
+        next_hop: NextHop::Tunnel(TunnelId(u32::from(node_n(nh)))),
+        igp_cost: cost,
+    })
 }
 
 fn ip(n: u8) -> IpAddr {
@@ -270,6 +289,7 @@ impl Net {
         Net {
             nodes: nodes.into_iter().map(|(n, i)| (ip(n), i)).collect(),
             seen: BTreeMap::new(),
+            hub_view: None,
         }
     }
 
@@ -296,7 +316,13 @@ impl Net {
             let Some(i) = self.nodes.get_mut(&node) else {
                 continue;
             };
-            let o = i.handle(nbr, input, &resolve);
+            let o = match (&self.hub_view, node == ip(1)) {
+                (Some(view), true) => {
+                    let view = view.borrow();
+                    i.handle(nbr, input, &|_: &PeerInfo, nh| hub_resolve(&view, nh))
+                }
+                _ => i.handle(nbr, input, &resolve),
+            };
             for x in &o {
                 match x {
                     Output::Write(peer, bytes) => {
@@ -331,7 +357,7 @@ impl Net {
     }
 
     fn routes(&self, n: u8) -> Vec<IpNetwork> {
-        self.node(n).routes().iter().map(|c| c.prefix).collect()
+        self.node(n).routes().keys().copied().collect()
     }
 
     /// The route node `n` holds for `p` from neighbor `from` (its Adj-RIB-In).
@@ -517,13 +543,22 @@ fn gr_pair(gr: Option<u16>) -> Net {
     net
 }
 
-fn routes_out(outs: &[Output]) -> Vec<Vec<IpNetwork>> {
+/// The route changes in `outs`: (changed, removed) prefixes per delta.
+fn routes_out(outs: &[Output]) -> Vec<(Vec<IpNetwork>, Vec<IpNetwork>)> {
     outs.iter()
         .filter_map(|o| match o {
-            Output::Routes(r) => Some(r.iter().map(|c| c.prefix).collect()),
+            Output::Routes(r) => Some((
+                r.changed.iter().map(|c| c.prefix).collect(),
+                r.removed.clone(),
+            )),
             _ => None,
         })
         .collect()
+}
+
+/// One delta removing `p` and nothing else.
+fn removed(p: IpNetwork) -> Vec<(Vec<IpNetwork>, Vec<IpNetwork>)> {
+    vec![(vec![], vec![p])]
 }
 
 /// The transport under the 1-2 session fails on both ends.
@@ -601,7 +636,7 @@ fn graceful_restart_keeps_routes_across_a_transport_drop_until_end_of_rib() {
     // The new route joined the stale one, then the End-of-RIB swept the stale one.
     assert_eq!(
         routes_out(at2),
-        vec![vec![prefix(1), prefix(11)], vec![prefix(11)]]
+        vec![(vec![prefix(11)], vec![]), (vec![], vec![prefix(1)])]
     );
     assert!(at2.contains(&Output::StopTimer(ip(1), GR_TIMER)));
     assert_eq!(net.routes(2), vec![prefix(11)]);
@@ -627,7 +662,7 @@ fn graceful_restart_timer_expiry_and_hold_timer_expiry() {
     let out = net
         .node_mut(2)
         .handle(ip(1), Input::TimerExpired(GR_TIMER), &resolve);
-    assert_eq!(routes_out(&out), vec![Vec::<IpNetwork>::new()]);
+    assert_eq!(routes_out(&out), removed(prefix(1)));
     assert!(net.node(2).routes().is_empty());
     assert!(net.node(2).decision().adj_rib_in(ip(1)).is_none());
     // A late expiry is harmless.
@@ -646,7 +681,7 @@ fn graceful_restart_yields_to_silence_notification_and_lost_capability() {
         .remove(&ip(2))
         .unwrap();
     assert!(out.contains(&Output::NeighborDown(ip(1), DownReason::PeerSilent)));
-    assert_eq!(routes_out(&out), vec![Vec::<IpNetwork>::new()]);
+    assert_eq!(routes_out(&out), removed(prefix(1)));
     assert!(!out
         .iter()
         .any(|o| matches!(o, Output::StartTimer(_, GR_TIMER, _))));
@@ -656,7 +691,7 @@ fn graceful_restart_yields_to_silence_notification_and_lost_capability() {
     cut(&mut net);
     assert_eq!(net.routes(2), vec![prefix(1)]);
     let out = net.node_mut(2).handle(ip(1), Input::PeerSilent, &resolve);
-    assert_eq!(routes_out(&out), vec![Vec::<IpNetwork>::new()]);
+    assert_eq!(routes_out(&out), removed(prefix(1)));
     assert!(out.contains(&Output::StopTimer(ip(1), GR_TIMER)));
 
     // The peer stops the session (a Cease NOTIFICATION): withdrawn at once.
@@ -667,7 +702,7 @@ fn graceful_restart_yields_to_silence_notification_and_lost_capability() {
         o,
         Output::NeighborDown(_, DownReason::NotificationReceived(_))
     )));
-    assert_eq!(routes_out(at2), vec![Vec::<IpNetwork>::new()]);
+    assert_eq!(routes_out(at2), removed(prefix(1)));
 
     // The peer comes back without the capability: the stale routes go when it is up,
     // before its routes are even sent again.
@@ -687,7 +722,7 @@ fn graceful_restart_yields_to_silence_notification_and_lost_capability() {
     net.node_mut(1).set_originated(BTreeMap::new(), &resolve);
     let outs = net.run(vec![(1, 2, Input::Start)]);
     assert_eq!(net.node(2).state(ip(1)), Some(State::Established));
-    assert_eq!(routes_out(&outs[&ip(2)]), vec![Vec::<IpNetwork>::new()]);
+    assert_eq!(routes_out(&outs[&ip(2)]), removed(prefix(1)));
     assert!(outs[&ip(2)].contains(&Output::StopTimer(ip(1), GR_TIMER)));
 }
 
@@ -696,9 +731,349 @@ fn without_graceful_restart_a_transport_drop_withdraws_at_once() {
     let mut net = gr_pair(None);
     let out = cut(&mut net);
     assert!(out.contains(&Output::NeighborDown(ip(1), DownReason::TransportFailed)));
-    assert_eq!(routes_out(&out), vec![Vec::<IpNetwork>::new()]);
+    assert_eq!(routes_out(&out), removed(prefix(1)));
     assert!(!out
         .iter()
         .any(|o| matches!(o, Output::StartTimer(_, GR_TIMER, _))));
     assert!(net.node(2).decision().adj_rib_in(ip(1)).is_none());
+}
+
+// ---------------------------------------------------------------------------------------
+// Incremental decision: only dirty prefixes are touched, and the result always equals the
+// full recompute.
+
+fn pool(i: u16) -> IpNetwork {
+    let [hi, lo] = i.to_be_bytes();
+    IpNetwork::V4(ipnetwork::Ipv4Network::new(Ipv4Addr::new(10, 100 + hi, lo, 0), 24).expect("net"))
+}
+
+/// Node 1 learns `count` prefixes from node 2 (eBGP) and exports them to node 3 (eBGP).
+fn transit_with(count: u16) -> Net {
+    let peer = |n: u8, asn: u32| Peer {
+        n,
+        asn,
+        rr_client: false,
+        graceful_restart: None,
+    };
+    let hub = speaker(
+        1,
+        65001,
+        &[peer(2, 65002), peer(3, 65003)],
+        DecisionConfig::default(),
+    );
+    let mut net = Net::new(vec![
+        (1, hub),
+        (
+            2,
+            speaker(2, 65002, &[peer(1, 65001)], DecisionConfig::default()),
+        ),
+        (
+            3,
+            speaker(3, 65003, &[peer(1, 65001)], DecisionConfig::default()),
+        ),
+    ]);
+    net.start();
+    let table: BTreeMap<IpNetwork, PathAttrs> = (0..count)
+        .map(|i| {
+            (
+                pool(i),
+                PathAttrs {
+                    origin: Some(Origin::Igp),
+                    ..PathAttrs::default()
+                },
+            )
+        })
+        .collect();
+    let out = net.node_mut(2).set_originated(table, &resolve);
+    net.deliver(2, out);
+    net
+}
+
+impl Net {
+    /// Delivers the writes among `outs` (produced by node `from`) and runs until quiet.
+    fn deliver(&mut self, from: u8, outs: Vec<Output>) -> BTreeMap<IpAddr, Vec<Output>> {
+        let first = outs
+            .into_iter()
+            .filter_map(|o| match o {
+                Output::Write(peer, bytes) => Some((node_n(peer), from, Input::Received(bytes))),
+                _ => None,
+            })
+            .collect();
+        self.run(first)
+    }
+}
+
+/// The prefixes announced and withdrawn by UPDATE bytes (IPv4, 4-octet AS).
+fn update_prefixes(outs: &[Output]) -> (Vec<IpNetwork>, Vec<IpNetwork>) {
+    let codec = crate::routing::bgp::attr::Codec {
+        four_octet_as: true,
+    };
+    let (mut ann, mut wd) = (Vec::new(), Vec::new());
+    for o in outs {
+        if let Output::Write(_, bytes) = o {
+            if let Ok(Message::Update(u)) = Message::parse(bytes, codec) {
+                ann.extend(u.announced().copied());
+                wd.extend(u.withdrawals().copied());
+            }
+        }
+    }
+    (ann, wd)
+}
+
+#[test]
+fn an_update_for_one_prefix_among_ten_thousand_touches_only_that_prefix() {
+    let mut net = transit_with(10_000);
+    assert_eq!(
+        net.node(1).routes().len(),
+        10_000 + 1,
+        "the table and node 3's own"
+    );
+    assert_eq!(
+        net.node(3).decision().adj_rib_in(ip(1)).map(|t| t.len()),
+        Some(10_000 + 1),
+        "node 3 has the table and node 1's own through node 1"
+    );
+
+    // Node 2 announces one more prefix; node 1 handles that UPDATE with a resolver that
+    // counts its calls: the work is one prefix's, not the table's.
+    let mut more = net.node(2).config().originated.clone();
+    more.insert(pool(20_000), more[&pool(0)].clone());
+    let out = net.node_mut(2).set_originated(more, &resolve);
+    let writes: Vec<Output> = out
+        .into_iter()
+        .filter(|o| matches!(o, Output::Write(..)))
+        .collect();
+    assert_eq!(update_prefixes(&writes), (vec![pool(20_000)], vec![]));
+    let calls = std::cell::Cell::new(0);
+    let counting = |p: &PeerInfo, nh: IpAddr| {
+        calls.set(calls.get() + 1);
+        resolve(p, nh)
+    };
+    let mut at1 = Vec::new();
+    for w in writes {
+        if let Output::Write(_, bytes) = w {
+            at1.extend(
+                net.node_mut(1)
+                    .handle(ip(2), Input::Received(bytes), &counting),
+            );
+        }
+    }
+    assert_eq!(calls.get(), 1, "one prefix decided, with one route");
+    assert_eq!(
+        routes_out(&at1),
+        vec![(vec![pool(20_000)], vec![])],
+        "the RIB gets that prefix only"
+    );
+    assert_eq!(update_prefixes(&at1), (vec![pool(20_000)], vec![]));
+    assert_eq!(net.node(1).routes().len(), 10_000 + 2);
+
+    // A withdrawal of one prefix: one removal to the RIB, one withdrawal to node 3.
+    let mut fewer = net.node(2).config().originated.clone();
+    fewer.remove(&pool(1234));
+    let out = net.node_mut(2).set_originated(fewer, &resolve);
+    calls.set(0);
+    let mut at1 = Vec::new();
+    for o in out {
+        if let Output::Write(_, bytes) = o {
+            at1.extend(
+                net.node_mut(1)
+                    .handle(ip(2), Input::Received(bytes), &counting),
+            );
+        }
+    }
+    assert_eq!(calls.get(), 0, "no route left to resolve");
+    assert_eq!(routes_out(&at1), vec![(vec![], vec![pool(1234)])]);
+    assert_eq!(update_prefixes(&at1), (vec![], vec![pool(1234)]));
+
+    // Nothing moved: a resolution check costs one call per next hop, and says nothing.
+    calls.set(0);
+    let out = net.node_mut(1).resolution_changed(&counting);
+    assert!(out.is_empty());
+    assert_eq!(calls.get(), 2, "two (peer, next hop) in use: nodes 2 and 3");
+}
+
+/// The hub's state equals what the full recompute makes of its Adj-RIBs-In: the RIB
+/// candidates and every established neighbor's Adj-RIB-Out.
+fn assert_equals_full_recompute<R>(hub: &Instance, resolve: &R)
+where
+    R: Fn(&PeerInfo, IpAddr) -> Option<Resolution>,
+{
+    let full: BTreeMap<IpNetwork, Candidate> = hub
+        .decision()
+        .candidates(resolve)
+        .into_iter()
+        .map(|c| (c.prefix, c))
+        .collect();
+    assert_eq!(hub.routes(), &full, "RIB candidates");
+    let best = hub.decision().best_paths(resolve);
+    let cluster_id = hub.decision().cluster_id().expect("router id");
+    for v in hub.neighbors() {
+        if v.session.state() != State::Established {
+            assert!(
+                v.adj_rib_out.is_empty(),
+                "{} down but advertised",
+                v.config.addr
+            );
+            continue;
+        }
+        let neg = v.session.negotiated().expect("negotiated");
+        let to = ExportPeer {
+            addr: v.config.addr,
+            ebgp: neg.ebgp,
+            local_as: hub.config().local_as,
+            local: v.config.local,
+            next_hop_self: v.config.next_hop_self,
+            rr_client: v.config.rr_client && !neg.ebgp,
+            cluster_id,
+        };
+        let want: BTreeMap<IpNetwork, Export> = exports_for(&best, &hub.config().originated, &to)
+            .into_iter()
+            .filter_map(|(p, e)| {
+                let e = export_policy(v.config, neg.ebgp, &p, e)?;
+                Some((p, (*e).clone()))
+            })
+            .collect();
+        let have: BTreeMap<IpNetwork, Export> = v
+            .adj_rib_out
+            .iter()
+            .map(|(p, e)| (*p, (**e).clone()))
+            .collect();
+        assert_eq!(have, want, "Adj-RIB-Out of {}", v.config.addr);
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    /// Peer k originates these (pool index, origin, MED) instead of what it had.
+    Originate(u8, Vec<(u16, u8, Option<u32>)>),
+    /// The hub stops and restarts its session to peer k.
+    Bounce(u8),
+    /// Peer k's next hop resolves (at this IGP cost) or not, at the hub.
+    Resolve(u8, Option<u32>),
+    /// A new export policy toward peer k: reject one pool prefix, or accept all.
+    Export(u8, Option<u16>),
+    /// The hub's own originated routes.
+    HubOriginates(Vec<u16>),
+}
+
+fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+    use proptest::prelude::*;
+    let peer = 2u8..=5;
+    let route = (0u16..12, 0u8..3, proptest::option::of(0u32..3));
+    prop_oneof![
+        4 => (peer.clone(), proptest::collection::vec(route, 0..8))
+            .prop_map(|(k, r)| Op::Originate(k, r)),
+        1 => peer.clone().prop_map(Op::Bounce),
+        2 => (peer.clone(), proptest::option::of(0u32..3)).prop_map(|(k, c)| Op::Resolve(k, c)),
+        1 => (peer, proptest::option::of(0u16..12)).prop_map(|(k, r)| Op::Export(k, r)),
+        1 => proptest::collection::vec(0u16..12, 0..3).prop_map(Op::HubOriginates),
+    ]
+}
+
+/// Hub 1 (AS 65000, max-paths 2): eBGP peers 2 (AS 65002) and 3 (AS 65003), a route
+/// reflection client 4 and a plain iBGP peer 5; everyone draws prefixes from one pool.
+fn random_net(relax: bool) -> Net {
+    let peer = |n: u8, asn: u32, rr_client: bool| Peer {
+        n,
+        asn,
+        rr_client,
+        graceful_restart: None,
+    };
+    let cfg = DecisionConfig {
+        max_paths: 2,
+        multipath_relax: relax,
+        cluster_id: None,
+    };
+    let hub = speaker(
+        1,
+        65000,
+        &[
+            peer(2, 65002, false),
+            peer(3, 65003, false),
+            peer(4, 65000, true),
+            peer(5, 65000, false),
+        ],
+        cfg,
+    );
+    let mut nodes = vec![(1, hub)];
+    for (n, asn) in [(2, 65002), (3, 65003), (4, 65000), (5, 65000)] {
+        let mut s = speaker(n, asn, &[peer(1, 65000, false)], DecisionConfig::default());
+        s.set_originated(BTreeMap::new(), &resolve);
+        nodes.push((n, s));
+    }
+    let mut net = Net::new(nodes);
+    net.start();
+    net
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn incremental_equals_full_recompute(relax: bool, ops in proptest::collection::vec(op(), 1..24)) {
+        let view: std::rc::Rc<std::cell::RefCell<HubView>> = Default::default();
+        let mut net = random_net(relax);
+        net.hub_view = Some(view.clone());
+        let hub = ip(1);
+        // Feeds the hub one input (with its view) and runs what it causes until quiet.
+        let to_hub = |net: &mut Net, k: u8, input: Input| {
+            net.run(vec![(1, k, input)]);
+        };
+        for op in ops {
+            match op {
+                Op::Originate(k, routes) => {
+                    let table = routes
+                        .into_iter()
+                        .map(|(i, origin, med)| {
+                            let origin = [Origin::Igp, Origin::Egp, Origin::Incomplete][usize::from(origin)];
+                            (pool(i), PathAttrs { origin: Some(origin), med, ..PathAttrs::default() })
+                        })
+                        .collect();
+                    let out = net.node_mut(k).set_originated(table, &resolve);
+                    net.deliver(k, out);
+                }
+                Op::Bounce(k) => {
+                    to_hub(&mut net, k, Input::Stop);
+                    to_hub(&mut net, k, Input::Start);
+                }
+                Op::Resolve(k, cost) => {
+                    view.borrow_mut().insert(ip(k), cost);
+                    let v = view.borrow().clone();
+                    let at = net.nodes.get_mut(&hub).expect("hub")
+                        .resolution_changed(&|_: &PeerInfo, nh| hub_resolve(&v, nh));
+                    net.deliver(1, at);
+                }
+                Op::Export(k, reject) => {
+                    let export = reject.map(|i| Policy {
+                        terms: vec![Term {
+                            matches: vec![Match::PrefixList(vec![PrefixMatch {
+                                prefix: pool(i),
+                                ge: None,
+                                le: None,
+                            }])],
+                            sets: vec![],
+                            verdict: Some(Verdict::Reject),
+                        }],
+                        default: Verdict::Accept,
+                    });
+                    let v = view.borrow().clone();
+                    let at = net.nodes.get_mut(&hub).expect("hub")
+                        .set_neighbor_policy(ip(k), None, export, true, false, &|_: &PeerInfo, nh| hub_resolve(&v, nh));
+                    net.deliver(1, at);
+                }
+                Op::HubOriginates(ps) => {
+                    let mut table = originates(1);
+                    for i in ps {
+                        table.insert(pool(i), PathAttrs { origin: Some(Origin::Igp), ..PathAttrs::default() });
+                    }
+                    let v = view.borrow().clone();
+                    let at = net.nodes.get_mut(&hub).expect("hub")
+                        .set_originated(table, &|_: &PeerInfo, nh| hub_resolve(&v, nh));
+                    net.deliver(1, at);
+                }
+            }
+            let v = view.borrow().clone();
+            assert_equals_full_recompute(net.node(1), &|_: &PeerInfo, nh| hub_resolve(&v, nh));
+        }
+    }
 }
