@@ -268,8 +268,115 @@ fn mesh4_traffic_crosses_every_pair_cut_measured_down_clean() {
     });
 }
 
+/// The probes' interval when a cut is measured: 20 ms, the resolution of the outages the
+/// READMEs report.
+const PROBE_INTERVAL: Duration = Duration::from_millis(20);
+
+/// How long a measuring probe runs before the cut.
+const PROBE_LEAD: Duration = Duration::from_millis(500);
+
+/// The `wgrctl` binary, by absolute path (built by the harness unless `WGRCTL_BIN`).
+fn wgrctl_path() -> String {
+    wgrd_tests::wgrd::wgrctl_bin()
+        .expect("wgrctl binary")
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Runs `argv` in `node` until its output contains `want` (bounded); that output.
+fn wait_output(
+    state: &LabState,
+    node: &str,
+    argv: &[&str],
+    want: &str,
+    timeout: Duration,
+) -> String {
+    let start = Instant::now();
+    loop {
+        let out = exec_capture(state, node, argv, Duration::from_secs(5))
+            .unwrap_or_else(|e| e.to_string());
+        if out.contains(want) {
+            return out;
+        }
+        if start.elapsed() > timeout {
+            panic!(
+                "{node}: `{}` did not show {want:?} within {timeout:?}:\n{out}\n{}",
+                argv.join(" "),
+                logs(state)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// wgrd's forwarding decision in `node` for `addr` names tunnel `via` (bounded wait).
+fn wait_lookup(state: &LabState, node: &str, addr: &str, via: &str, timeout: Duration) {
+    let ctl = wgrctl_path();
+    wait_output(
+        state,
+        node,
+        &[&ctl, "route", "lookup", addr],
+        &format!(" via {via}\n"),
+        timeout,
+    );
+}
+
+/// wgrd in `node` has its BGP session to `neighbor` Established with tunnel liveness
+/// armed (the peer probes too), so a silent tunnel ends it within the liveness interval.
+fn wait_fast_failover(state: &LabState, node: &str, neighbor: &str, timeout: Duration) {
+    let ctl = wgrctl_path();
+    let out = wait_output(
+        state,
+        node,
+        &[&ctl, "bgp", "neighbors", neighbor],
+        "fast failover: armed",
+        timeout,
+    );
+    assert!(out.contains("state established"), "{node}: {out}");
+}
+
+/// Pings `dst` from `host` every [`PROBE_INTERVAL`] for `window`, cutting every `(node,
+/// iface)` of `cuts` silently [`PROBE_LEAD`] after the start; returns what the probe saw,
+/// the cuts still in place.
+/// `primary` first waits (bounded) until the traffic takes the path the cuts break. A
+/// probe that lost nothing measured nothing: heal, and again (at most three times), as
+/// `tests/tests/ospf_interop.rs::triangle_reroute_measured` does.
+fn cut_measured(
+    state: &LabState,
+    cuts: &[(&str, &str)],
+    (host, dst): (&str, &str),
+    window: Duration,
+    primary: impl Fn(),
+) -> faults::ProbeReport {
+    for attempt in 1..=3 {
+        primary();
+        // The probe runs before the cut, so the outage counts from the cut itself.
+        let r = std::thread::scope(|s| {
+            let probe = s.spawn(|| faults::probe(state, host, dst, PROBE_INTERVAL, window));
+            std::thread::sleep(PROBE_LEAD);
+            for &(node, iface) in cuts {
+                faults::cut(state, node, iface).unwrap();
+            }
+            probe.join().unwrap()
+        })
+        .unwrap_or_else(|e| panic!("probe {host} -> {dst}: {e}"));
+        if !r.outage.is_zero() {
+            return r;
+        }
+        println!("attempt {attempt}: cutting {cuts:?} interrupted nothing ({r}); heal, again");
+        heal_all(state, cuts);
+    }
+    panic!("three cuts of {cuts:?} in a row interrupted nothing");
+}
+
+fn heal_all(state: &LabState, cuts: &[(&str, &str)]) {
+    for &(node, iface) in cuts {
+        faults::heal(state, node, iface).unwrap();
+    }
+}
+
 #[test]
-fn hub_spoke_spoke_to_spoke_and_dial_in_laptop_down_clean() {
+fn hub_spoke_shortcut_fails_over_to_the_hub_laptop_dials_in_down_clean() {
     scenario(
         "hub-spoke",
         &[
@@ -281,8 +388,8 @@ fn hub_spoke_spoke_to_spoke_and_dial_in_laptop_down_clean() {
         ],
         |state| {
             // No node is configured with a route to another site: what the kernels have
-            // came from BGP (s1's LAN on the hub, s2's LAN on s1 through the reflector),
-            // exported by wgrd with its protocol number.
+            // came from BGP (s1's LAN on the hub, s2's LAN on s1 through the shortcut or
+            // the reflector), exported by wgrd with its protocol number.
             for (node, prefix) in [
                 ("hub", "10.1.0.0/24"),
                 ("s1", "10.2.0.0/24"),
@@ -297,6 +404,84 @@ fn hub_spoke_spoke_to_spoke_and_dial_in_laptop_down_clean() {
                 .unwrap();
                 assert!(r.contains("proto 243"), "{node}: {prefix} not learned: {r}");
             }
+            // Both copies of the other spoke's LAN are in each spoke's BGP table: the
+            // shortcut's (local-pref 200, best) and the hub's reflection (the backup).
+            let ctl = wgrctl_path();
+            for (node, prefix, shortcut, hub) in [
+                ("s1", "10.2.0.0/24", "169.254.12.1", "169.254.1.0"),
+                ("s2", "10.1.0.0/24", "169.254.12.0", "169.254.2.0"),
+            ] {
+                let routes = wait_output(
+                    state,
+                    node,
+                    &[&ctl, "bgp", "routes"],
+                    &format!("   {prefix} "),
+                    Duration::from_secs(10),
+                );
+                let lines: Vec<&str> = routes.lines().filter(|l| l.contains(prefix)).collect();
+                assert!(
+                    lines
+                        .iter()
+                        .any(|l| l.starts_with('*') && l.contains(shortcut) && l.contains(" 200 "))
+                        && lines.iter().any(|l| !l.starts_with('*') && l.contains(hub)),
+                    "{node}: {prefix} not best via the shortcut with the hub as backup:\n{routes}"
+                );
+            }
+            // h1 <-> h2 takes the shortcut; the laptop stays on the hub.
+            let primary = || {
+                wait_lookup(state, "s1", "10.2.0.2", "to-s2", Duration::from_secs(30));
+                wait_lookup(state, "s2", "10.1.0.2", "to-s1", Duration::from_secs(30));
+                wait_fast_failover(state, "s1", "169.254.12.1", Duration::from_secs(10));
+                wait_fast_failover(state, "s2", "169.254.12.0", Duration::from_secs(10));
+            };
+            // The shortcut's underlay dies silently (nftables drop in s1, no interface
+            // down): tunnel liveness (300 ms, both ends wgrd) ends the iBGP session, the
+            // RIB re-decides (100 ms batch) and the hub's reflected copy is the route.
+            let cut = [("s1", "wan-s2")];
+            let r = cut_measured(
+                state,
+                &cut,
+                ("h1", "10.2.0.2"),
+                Duration::from_secs(4),
+                primary,
+            );
+            println!("hub-spoke: shortcut cut: h1 -> h2: {r}");
+            assert!(
+                r.received > 0,
+                "no fallback through the hub: {r}\n{}",
+                logs(state)
+            );
+            // 0.3 s liveness + 0.1 s decision; the rest is slack for a loaded machine.
+            assert!(
+                r.outage < Duration::from_millis(1500),
+                "fallback through the hub too slow: {r}"
+            );
+            wait_lookup(state, "s1", "10.2.0.2", "to-hub", Duration::from_secs(5));
+            wait_lookup(state, "s2", "10.1.0.2", "to-hub", Duration::from_secs(5));
+            traffic(state, "h2", "10.1.0.2", Duration::from_secs(5));
+            traffic(state, "laptop", "10.1.0.2", Duration::from_secs(5));
+            // The shortcut returns: its session comes back and wins again, without loss.
+            heal_all(state, &cut);
+            let back = Instant::now();
+            wait_lookup(state, "s1", "10.2.0.2", "to-s2", Duration::from_secs(30));
+            wait_lookup(state, "s2", "10.1.0.2", "to-s1", Duration::from_secs(30));
+            println!(
+                "hub-spoke: shortcut healed: back on it after {:?}",
+                back.elapsed()
+            );
+            let r = faults::probe(
+                state,
+                "h1",
+                "10.2.0.2",
+                PROBE_INTERVAL,
+                Duration::from_secs(1),
+            )
+            .unwrap();
+            assert!(
+                r.received > 0 && r.outage < Duration::from_millis(500),
+                "after the heal: {r}"
+            );
+            traffic(state, "h2", "10.200.0.10", Duration::from_secs(5));
         },
     );
 }
@@ -451,54 +636,71 @@ fn interop_wgrd_bird_frr_ospf_triangle_reroutes_down_clean() {
     );
 }
 
+/// `ip -4 route show PREFIX` in `node` contains `want` (bounded wait); the route line.
+fn wait_route_via(
+    state: &LabState,
+    node: &str,
+    prefix: &str,
+    want: &str,
+    timeout: Duration,
+) -> String {
+    wait_output(
+        state,
+        node,
+        &["ip", "-4", "route", "show", prefix],
+        want,
+        timeout,
+    )
+}
+
 #[test]
-fn site_gateway_endpoint_and_site_host_over_bgp_with_bird_down_clean() {
+fn site_gateway_bgp_with_bird_redundant_vpn_routers_fail_over_down_clean() {
     scenario_with(
         "site-gateway",
         &["bird", "birdc"],
         &[
-            // The endpoint dials in first; then the site host (h1) reaches it too.
+            // The endpoint dials both VPN routers; the site host (h1) reaches it too.
             ("ep", "192.168.60.10"),
             ("h1", "10.77.0.1"),
         ],
         |state| {
             // The site router's route to the endpoints is BIRD's, learned from wgrd over
-            // eBGP (no static route in its files), via the VPN router's LAN address.
-            let r = wait_route(
+            // eBGP (no static route in its files), via vpn1's LAN address: vpn2's copy
+            // is one AS longer (it prepends, the backup).
+            let r = wait_route_via(
                 state,
                 "site",
                 "10.77.0.0/24",
-                "eth1",
-                Duration::from_secs(10),
-            );
-            assert!(
-                r.contains("proto bird") && r.contains("via 192.168.50.2"),
-                "site: 10.77.0.0/24 not learned from wgrd: {r}"
+                "via 192.168.50.2 dev eth1 proto bird",
+                Duration::from_secs(30),
             );
             println!("site-gateway: site's kernel: {}", r.trim());
-            let bgp = exec_capture(
-                state,
-                "site",
-                &["birdc", "show", "protocols", "wgrd"],
-                Duration::from_secs(5),
-            )
-            .unwrap();
-            assert!(bgp.contains("Established"), "{bgp}");
-            // BIRD has only the endpoints' prefix from wgrd (its export policy), with
-            // wgrd's AS as the path.
-            let from_wgrd = exec_capture(
-                state,
-                "site",
-                &["birdc", "show", "route", "protocol", "wgrd", "all"],
-                Duration::from_secs(5),
-            )
-            .unwrap();
-            assert!(
-                from_wgrd.contains("10.77.0.0/24")
-                    && from_wgrd.contains("BGP.as_path: 65010")
-                    && !from_wgrd.contains("169.254."),
-                "{from_wgrd}"
-            );
+            for proto in ["vpn1", "vpn2"] {
+                wait_output(
+                    state,
+                    "site",
+                    &["birdc", "show", "protocols", proto],
+                    "Established",
+                    Duration::from_secs(10),
+                );
+            }
+            // BIRD has only the endpoints' prefix from each VPN router (their export
+            // policy), with the endpoint's AS behind theirs.
+            for (proto, path) in [("vpn1", "65010 65077"), ("vpn2", "65010 65010 65077")] {
+                let from = exec_capture(
+                    state,
+                    "site",
+                    &["birdc", "show", "route", "protocol", proto, "all"],
+                    Duration::from_secs(5),
+                )
+                .unwrap();
+                assert!(
+                    from.contains("10.77.0.0/24")
+                        && from.contains(&format!("BGP.as_path: {path}\n"))
+                        && !from.contains("169.254."),
+                    "{proto}: {from}"
+                );
+            }
             // Nothing on the site router was added by hand: every route is connected
             // (proto kernel) or BIRD's.
             let all = exec_capture(
@@ -513,8 +715,117 @@ fn site_gateway_endpoint_and_site_host_over_bgp_with_bird_down_clean() {
                 .filter(|l| !l.contains("proto kernel") && !l.contains("proto bird"))
                 .collect();
             assert!(manual.is_empty(), "hand-made routes on site: {manual:?}");
-            // Both directions again, after the checks.
-            traffic(state, "h1", "10.77.0.1", Duration::from_secs(5));
+            // Both directions go through vpn1; the endpoint has vpn2's copy as backup.
+            let ctl = wgrctl_path();
+            let routes = exec_capture(
+                state,
+                "ep",
+                &[&ctl, "bgp", "routes"],
+                Duration::from_secs(5),
+            )
+            .unwrap();
+            assert!(
+                routes.lines().any(|l| l.starts_with('*')
+                    && l.contains("169.254.0.0")
+                    && l.contains("65010 65020 i"))
+                    && routes.lines().any(|l| !l.starts_with('*')
+                        && l.contains("169.254.0.2")
+                        && l.contains("65010 65010 65020 i")),
+                "ep: the site's LAN not best via vpn1 with vpn2 as backup:\n{routes}"
+            );
+            let primary = || {
+                wait_route_via(
+                    state,
+                    "site",
+                    "10.77.0.0/24",
+                    "via 192.168.50.2 dev eth1 proto bird",
+                    Duration::from_secs(30),
+                );
+                wait_lookup(
+                    state,
+                    "ep",
+                    "192.168.60.10",
+                    "to-vpn1",
+                    Duration::from_secs(30),
+                );
+                wait_fast_failover(state, "ep", "169.254.0.0", Duration::from_secs(10));
+                wait_fast_failover(state, "ep", "169.254.0.2", Duration::from_secs(10));
+                wait_output(
+                    state,
+                    "site",
+                    &["birdc", "show", "protocols", "vpn2"],
+                    "Established",
+                    Duration::from_secs(10),
+                );
+            };
+            // vpn1 dies: both its interfaces drop everything (nftables, silently). The
+            // endpoint's tunnel liveness (300 ms) moves ep -> site to vpn2; BIRD only
+            // learns it from its hold timer (3 s, keepalives every 1 s), so site -> ep
+            // follows 2-3 s after the cut.
+            let cut = [("vpn1", "eth1"), ("vpn1", "wan-ep")];
+            let r = cut_measured(
+                state,
+                &cut,
+                ("h1", "10.77.0.1"),
+                Duration::from_secs(8),
+                primary,
+            );
+            println!("site-gateway: vpn1 cut: h1 -> ep: {r}");
+            assert!(r.received > 0, "no failover to vpn2: {r}\n{}", logs(state));
+            // The hold time, 3 s, plus slack for a loaded machine.
+            assert!(
+                r.outage < Duration::from_secs(5),
+                "failover to vpn2 too slow: {r}"
+            );
+            wait_route_via(
+                state,
+                "site",
+                "10.77.0.0/24",
+                "via 192.168.50.3 dev eth1 proto bird",
+                Duration::from_secs(5),
+            );
+            wait_lookup(
+                state,
+                "ep",
+                "192.168.60.10",
+                "to-vpn2",
+                Duration::from_secs(5),
+            );
+            traffic(state, "ep", "192.168.60.10", Duration::from_secs(5));
+            // vpn1 returns: BIRD and the endpoint take its shorter paths again, without
+            // loss (vpn1 announces each side's prefix only once it has it from the other).
+            heal_all(state, &cut);
+            let back = Instant::now();
+            wait_route_via(
+                state,
+                "site",
+                "10.77.0.0/24",
+                "via 192.168.50.2 dev eth1 proto bird",
+                Duration::from_secs(30),
+            );
+            wait_lookup(
+                state,
+                "ep",
+                "192.168.60.10",
+                "to-vpn1",
+                Duration::from_secs(30),
+            );
+            println!(
+                "site-gateway: vpn1 healed: back on it after {:?}",
+                back.elapsed()
+            );
+            let r = faults::probe(
+                state,
+                "h1",
+                "10.77.0.1",
+                PROBE_INTERVAL,
+                Duration::from_secs(1),
+            )
+            .unwrap();
+            assert!(
+                r.received > 0 && r.outage < Duration::from_millis(500),
+                "after the heal: {r}"
+            );
             traffic(state, "ep", "192.168.60.10", Duration::from_secs(5));
         },
     );
