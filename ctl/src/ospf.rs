@@ -97,13 +97,30 @@ pub fn neighbors(r: &pb::OspfNeighborsResponse) -> String {
                 n.tunnel.clone(),
                 n.address.clone(),
                 duration(Duration::from_millis(n.uptime_ms)),
+                failover(n),
             ]
         })
         .collect();
     table(
-        &["ROUTER ID", "STATE", "TUNNEL", "ADDRESS", "UPTIME"],
+        &[
+            "ROUTER ID",
+            "STATE",
+            "TUNNEL",
+            "ADDRESS",
+            "UPTIME",
+            "FAST FAILOVER",
+        ],
         &rows,
     )
+}
+
+/// "armed 300ms": a silence that long ends the adjacency; "waiting": the peer does not
+/// probe (yet), the dead interval finds failures.
+fn failover(n: &pb::OspfNeighbor) -> String {
+    match n.fast_failover.as_str() {
+        "armed" => format!("armed {}ms", n.liveness_ms),
+        other => other.to_owned(),
+    }
 }
 
 pub fn neighbors_json(r: &pb::OspfNeighborsResponse) -> Value {
@@ -117,6 +134,8 @@ pub fn neighbors_json(r: &pb::OspfNeighborsResponse) -> Value {
                     "tunnel": n.tunnel,
                     "address": n.address,
                     "uptime_ms": n.uptime_ms,
+                    "fast_failover": n.fast_failover,
+                    "liveness_ms": n.liveness_ms,
                 })
             })
             .collect(),
@@ -221,11 +240,13 @@ mod tests {
                 address: "169.254.0.1".into(),
                 state: "full".into(),
                 uptime_ms: 75_000,
+                fast_failover: "armed".into(),
+                liveness_ms: 300,
             }],
         };
         let t = neighbors(&n);
         assert!(
-            t.contains("10.255.0.2  full   to-r2   169.254.0.1  1m 15s"),
+            t.contains("10.255.0.2  full   to-r2   169.254.0.1  1m 15s  armed 300ms"),
             "{t}"
         );
         assert_eq!(neighbors_json(&n)[0]["uptime_ms"], 75_000);

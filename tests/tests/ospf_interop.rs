@@ -16,6 +16,7 @@
 use anyhow::{Context, Result};
 use std::os::unix::fs::PermissionsExt as _;
 use std::time::{Duration, Instant};
+use wgrd_lab::faults::parse_ping;
 use wgrd_tests::{
     netns_test, ping, topo, wait_ping, wait_until, wgrctl_json, Bird, Keypair, WgGo, WgGoConf,
     WgPeer, Wgrd, WgrdConf, WgrdTunnel,
@@ -334,7 +335,8 @@ fn wgrd_and_bird_form_an_adjacency_and_exchange_routes() -> Result<()> {
 }
 
 /// The wgrd config text of one triangle router with OSPF (fast profile) and per-tunnel
-/// costs; `tunnels` are (name, peer key, endpoint, address, cost).
+/// costs; `tunnels` are (name, peer key, endpoint, address, cost). Its control socket is
+/// `<dir>/<rid>.sock`.
 fn triangle_router(
     dir: &std::path::Path,
     rid: &str,
@@ -364,28 +366,40 @@ fn triangle_router(
         );
     }
     let liveness = liveness_ms.map_or(String::new(), |ms| format!("liveness-ms = {ms}\n"));
-    Ok(toml + "\n[ospf]\nprofile = \"fast\"\n" + &liveness)
+    let socket = dir.join(format!("{rid}.sock"));
+    Ok(toml
+        + "\n[ospf]\nprofile = \"fast\"\n"
+        + &liveness
+        + &format!("\n[control]\nsocket = \"{}\"\n", socket.display()))
 }
 
 /// Three wgrd in a triangle (A-B 10, B-C 10, A-C 50): lanA -> lanC crosses B. The A-B
 /// underlay is cut silently (nftables drop in rA; no interface goes down) while lanA
-/// pings lanC every 20 ms; the longest gap in the replies is the reroute time.
+/// pings lanC every 20 ms; the longest gap in the replies is the reroute time. With the
+/// default configuration (300 ms tunnel liveness) the goal is under 0.5 s; measured
+/// 0.24-0.30 s on a quiet machine, 0.7 s seen under heavy load, so the bound is loose
+/// (the dead interval, 3 s, is what it would be without liveness).
 #[test]
 fn wgrd_triangle_reroutes_around_a_silent_tunnel() -> Result<()> {
     let outage = triangle_reroute_measured("wgrd_triangle_reroutes_around_a_silent_tunnel", None)?;
-    assert!(outage < Duration::from_secs(3), "outage {outage:?}");
+    assert!(outage < Duration::from_secs(1), "outage {outage:?}");
     Ok(())
 }
 
-/// The same with `liveness-ms = 300`: the outage is bounded by the shorter interval
-/// (0.24-0.30 s on a quiet machine, 0.7 s seen under heavy load; the bound is loose).
+/// The same with `liveness-ms = 1000`: the configured interval is the one used. The peer
+/// is declared silent only after a whole second without a packet, so the outage cannot
+/// be much shorter than that (the pings kept the tunnel busy up to the cut), and it stays
+/// well under the dead interval.
 #[test]
-fn wgrd_triangle_reroutes_faster_with_a_300_ms_liveness() -> Result<()> {
+fn wgrd_triangle_reroute_follows_a_configured_1_s_liveness() -> Result<()> {
     let outage = triangle_reroute_measured(
-        "wgrd_triangle_reroutes_faster_with_a_300_ms_liveness",
-        Some(300),
+        "wgrd_triangle_reroute_follows_a_configured_1_s_liveness",
+        Some(1000),
     )?;
-    assert!(outage < Duration::from_secs(1), "outage {outage:?}");
+    assert!(
+        outage > Duration::from_millis(800) && outage < Duration::from_millis(2500),
+        "outage {outage:?}"
+    );
     Ok(())
 }
 
@@ -504,12 +518,29 @@ fn triangle_reroute(name: &str, liveness_ms: Option<u32>) -> Result<Option<Durat
         println!("rA: {line}");
     }
     ping(lab.ns("lanA"), "10.3.0.2", 3)?;
+    // rA's fast failover toward rB is armed (rB probes) before anything is measured; it
+    // must arm although the tunnel carries traffic all along.
+    let socket = dir.path().join("10.255.0.1.sock");
+    let armed = || {
+        wgrctl_json(&socket, &["ospf", "neighbors"]).is_ok_and(|v| {
+            v.as_array().is_some_and(|ns| {
+                ns.iter()
+                    .any(|n| n["router_id"] == "10.255.0.2" && n["fast_failover"] == "armed")
+            })
+        })
+    };
+    wait_until(
+        "rA's fast failover toward rB armed",
+        Duration::from_secs(10),
+        armed,
+    )
+    .with_context(|| format!("rA log:\n{}", ra.log()))?;
 
     // Ping every 20 ms for 6 s; cut A-B after 1 s.
     let log = dir.path().join("ping.log");
     let mut pinger = lab.ns("lanA").spawn(
         &[
-            "ping", "-n", "-i", "0.02", "-c", "300", "-W", "1", "10.3.0.2",
+            "ping", "-n", "-D", "-i", "0.02", "-c", "300", "-W", "1", "10.3.0.2",
         ],
         &log,
         &[],
@@ -523,29 +554,24 @@ fn triangle_reroute(name: &str, liveness_ms: Option<u32>) -> Result<Option<Durat
          nft add rule inet cut out ip daddr 192.168.12.2 drop")?;
     let _ = pinger.wait();
     let out = std::fs::read_to_string(&log)?;
-    let seqs: Vec<u32> = out
-        .lines()
-        .filter_map(|l| l.split("icmp_seq=").nth(1))
-        .filter_map(|s| s.split_whitespace().next()?.parse().ok())
-        .collect();
-    let gap = seqs
-        .windows(2)
-        .map(|w| w[1].saturating_sub(w[0]))
-        .max()
-        .unwrap_or(0);
-    let outage = Duration::from_millis(20 * u64::from(gap.saturating_sub(1)));
+    // Outage from the replies' receive times (ping's own pacing drifts under load, so
+    // counting sequence numbers would be off).
+    let report = parse_ping(&out, Duration::from_millis(20))
+        .with_context(|| format!("unreadable ping output:\n{out}"))?;
     println!(
-        "liveness {liveness_ms:?} ms: initial convergence {converged:?}; silent cut of A-B: longest gap {gap} pings = {outage:?}; {} of 300 replies",
-        seqs.len()
-    );
-    assert!(seqs.len() > 150, "too few replies:\n{out}");
-    assert!(
-        seqs.last().is_some_and(|&s| s >= 290),
-        "traffic did not come back:\n{out}"
+        "liveness {liveness_ms:?} ms: initial convergence {converged:?}; silent cut of A-B: {report}"
     );
     ra.stop()?;
     rb.stop()?;
     rc.stop()?;
-    // No gap: lanA -> lanC did not cross A-B when it was cut.
-    Ok((gap >= 2).then_some(outage))
+    if report.received == report.sent {
+        // Nothing lost: lanA -> lanC did not cross A-B when it was cut.
+        return Ok(None);
+    }
+    assert!(report.received > 150, "too few replies:\n{out}");
+    assert!(
+        report.outage_from + report.outage.as_secs_f64() < 5.0,
+        "traffic did not come back:\n{out}"
+    );
+    Ok(Some(report.outage))
 }

@@ -251,8 +251,10 @@ impl Default for OspfConfig {
     }
 }
 
-/// The tunnel liveness interval of the `fast` profile when `liveness-ms` is not set.
-pub const FAST_LIVENESS_MS: u32 = 1000;
+/// The tunnel liveness interval of OSPF tunnels when `liveness-ms` is not set (either
+/// profile; BGP uses the same interval). Probes cost about ten 32-byte keepalives a second
+/// per tunnel each way; only a peer that probes too (another wgrd) is ever declared silent.
+pub const DEFAULT_LIVENESS_MS: u32 = 300;
 /// Bounds of `liveness-ms` (the timer thread ticks at least every quarter of the shortest
 /// interval, so 100 ms still detects a silent peer within about 125 ms).
 pub const LIVENESS_MS_MIN: u32 = 100;

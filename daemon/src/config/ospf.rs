@@ -35,10 +35,19 @@ fn profile(cx: &mut Cx, f: &Field) -> Option<OspfProfile> {
     }
 }
 
-/// `liveness-ms = 300`: milliseconds, [`LIVENESS_MS_MIN`]..=[`LIVENESS_MS_MAX`].
+/// `liveness-ms = 300`: milliseconds, [`LIVENESS_MS_MIN`]..=[`LIVENESS_MS_MAX`], or 0 for
+/// no liveness detection.
 fn liveness_ms(cx: &mut Cx, f: &Field) -> Option<u32> {
-    f.int(cx, i64::from(LIVENESS_MS_MIN), i64::from(LIVENESS_MS_MAX))
-        .map(|n| n as u32)
+    let n = f.int(cx, 0, i64::from(LIVENESS_MS_MAX))? as u32;
+    if n != 0 && n < LIVENESS_MS_MIN {
+        cx.err(
+            f.line,
+            &f.path,
+            format!("must be 0 (off) or {LIVENESS_MS_MIN}..={LIVENESS_MS_MAX}, got {n}"),
+        );
+        return None;
+    }
+    Some(n)
 }
 
 fn section<'a>(cx: &mut Cx, f: &Field<'a>, what: &str) -> Option<Section<'a>> {

@@ -1654,6 +1654,9 @@ fn ospf_liveness_ms_loads_at_both_levels_and_survives_a_save() {
     assert_eq!(c.ospf.as_ref().unwrap().liveness_ms, Some(60_000));
     let c = f.ok(&format!("{OSPF_BASE}[ospf]\nliveness-ms = 100\n"));
     assert_eq!(c.ospf.as_ref().unwrap().liveness_ms, Some(100));
+    // 0 turns liveness off (it is on by default).
+    let c = f.ok(&format!("{OSPF_BASE}[ospf]\nliveness-ms = 0\n"));
+    assert_eq!(c.ospf.as_ref().unwrap().liveness_ms, Some(0));
     assert_eq!(
         f.ok(&format!("{OSPF_BASE}[ospf]\n"))
             .ospf
@@ -1686,13 +1689,21 @@ fn ospf_liveness_ms_loads_at_both_levels_and_survives_a_save() {
 #[test]
 fn ospf_liveness_ms_outside_100_ms_to_60_s_is_refused() {
     let f = Fixture::new();
-    for bad in ["99", "60001", "0", "-5"] {
+    for bad in ["99", "1"] {
         let e = f.only_error(
             &format!("{OSPF_BASE}[ospf]\nliveness-ms = {bad}\n"),
             "ospf.liveness-ms",
             9,
         );
-        assert_why(&e, "100..=60000");
+        assert_why(&e, "0 (off) or 100..=60000");
+    }
+    for bad in ["60001", "-5"] {
+        let e = f.only_error(
+            &format!("{OSPF_BASE}[ospf]\nliveness-ms = {bad}\n"),
+            "ospf.liveness-ms",
+            9,
+        );
+        assert_why(&e, "0..=60000");
     }
     let e = f.only_error(
         &format!("{OSPF_BASE}ospf = {{ liveness-ms = 50 }}\n"),

@@ -5,7 +5,7 @@
 use super::service::Control;
 use crate::routing::ospf::lsa::{LinkKind, LsaBody, FLAG_B, FLAG_E, FLAG_V};
 use crate::routing::ospf::spf::PathType;
-use crate::routing::ospf::{LsdbEntry, OspfStatus};
+use crate::routing::ospf::{LsdbEntry, NeighborInfo, OspfStatus};
 use ipnetwork::Ipv4Network;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -152,17 +152,7 @@ impl pb::ospf_server::Ospf for OspfService {
         let s = self.status()?;
         let now = Instant::now();
         Ok(Response::new(pb::OspfNeighborsResponse {
-            neighbors: s
-                .neighbors
-                .iter()
-                .map(|n| pb::OspfNeighbor {
-                    tunnel: n.tunnel.clone(),
-                    router_id: n.router_id.to_string(),
-                    address: n.address.to_string(),
-                    state: n.state.name().to_owned(),
-                    uptime_ms: now.saturating_duration_since(n.since).as_millis() as u64,
-                })
-                .collect(),
+            neighbors: s.neighbors.iter().map(|n| neighbor(n, now)).collect(),
         }))
     }
 
@@ -227,15 +217,24 @@ pub(super) fn neighbor_states(s: &OspfStatus) -> Vec<pb::Event> {
     s.neighbors
         .iter()
         .map(|n| pb::Event {
-            kind: Some(pb::event::Kind::OspfNeighborState(pb::OspfNeighbor {
-                tunnel: n.tunnel.clone(),
-                router_id: n.router_id.to_string(),
-                address: n.address.to_string(),
-                state: n.state.name().to_owned(),
-                uptime_ms: now.saturating_duration_since(n.since).as_millis() as u64,
-            })),
+            kind: Some(pb::event::Kind::OspfNeighborState(neighbor(n, now))),
         })
         .collect()
+}
+
+fn neighbor(n: &NeighborInfo, now: Instant) -> pb::OspfNeighbor {
+    pb::OspfNeighbor {
+        tunnel: n.tunnel.clone(),
+        router_id: n.router_id.to_string(),
+        address: n.address.to_string(),
+        state: n.state.name().to_owned(),
+        uptime_ms: now.saturating_duration_since(n.since).as_millis() as u64,
+        fast_failover: n.fast_failover.name().into(),
+        liveness_ms: n
+            .fast_failover
+            .interval()
+            .map_or(0, |d| d.as_millis() as u32),
+    }
 }
 
 /// What changed between two samples of the speaker's neighbors, keyed by tunnel.

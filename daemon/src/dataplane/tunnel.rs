@@ -95,9 +95,10 @@ struct Session {
     tunn: Tunn,
     endpoint: Option<SocketAddr>,
     last_received: Option<Instant>,
-    /// When we last put anything on the wire for this peer (liveness probes skip a beat
-    /// when traffic already flows).
-    last_sent: Option<Instant>,
+    /// When we last sent a liveness probe. Probes go out on their own schedule even while
+    /// traffic flows: the peer arms its silence detection only on seeing our keepalives,
+    /// and a tunnel busy from the first second would otherwise never arm (seen in CI).
+    last_probe: Option<Instant>,
     /// When the current session was established, to notice new handshakes (rekeys).
     established: Option<Instant>,
     /// Declare the peer silent after this long without an authenticated packet: the
@@ -150,6 +151,35 @@ fn note_probe(s: &mut Session, now: Instant, keepalive: bool, after_transport: b
     if quick {
         s.probe_streak = s.probe_streak.saturating_add(1);
         s.armed |= s.probe_streak >= PROBE_STREAK_TO_ARM;
+    }
+}
+
+/// Tunnel liveness as it applies to a routing session or adjacency over the tunnel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FastFailover {
+    /// No tunnel to watch (a LAN neighbor), or liveness detection is off.
+    Off,
+    /// Liveness is on but the peer has not shown that it probes (wireguard-go never
+    /// does): failures are found by the protocol's own timers.
+    Waiting(Duration),
+    /// The peer probes: a silence of this long ends the session at once.
+    Armed(Duration),
+}
+
+impl FastFailover {
+    pub fn name(self) -> &'static str {
+        match self {
+            FastFailover::Off => "off",
+            FastFailover::Waiting(_) => "waiting",
+            FastFailover::Armed(_) => "armed",
+        }
+    }
+
+    pub fn interval(self) -> Option<Duration> {
+        match self {
+            FastFailover::Off => None,
+            FastFailover::Waiting(d) | FastFailover::Armed(d) => Some(d),
+        }
     }
 }
 
@@ -213,7 +243,7 @@ impl Tunnel {
                 tunn,
                 endpoint: p.endpoint.map(canonical),
                 last_received: None,
-                last_sent: None,
+                last_probe: None,
                 established: None,
                 liveness: None,
                 requests: [None; 2],
@@ -271,7 +301,6 @@ impl Tunnel {
                         .fetch_add(packet.len() as u64, Ordering::Relaxed);
                 }
                 send(datagram, endpoint);
-                s.last_sent = Some(Instant::now());
                 Ok(())
             }
             TunnResult::Done => Ok(()),
@@ -356,7 +385,6 @@ impl Tunnel {
         match s.tunn.update_timers(out) {
             TunnResult::WriteToNetwork(datagram) => {
                 send(datagram, endpoint);
-                s.last_sent = Some(Instant::now());
             }
             TunnResult::Err(WireGuardError::ConnectionExpired) if s.established.is_some() => {
                 tracing::info!(tunnel = %self.name, "session expired");
@@ -369,9 +397,9 @@ impl Tunnel {
     }
 
     /// Fast failure detection for tunnels that carry a routing protocol: probe with a
-    /// keepalive every third of the interval when nothing else was sent (a wgrd peer
-    /// doing the same keeps us hearing from it), and report the peer silent once nothing
-    /// authenticated arrived for the whole interval.
+    /// keepalive every third of the interval (a wgrd peer doing the same keeps us hearing
+    /// from it, and its probes are what arms our detection), and report the peer silent
+    /// once nothing authenticated arrived for the whole interval.
     fn probe(
         &self,
         s: &mut Session,
@@ -384,13 +412,13 @@ impl Tunnel {
         };
         let now = Instant::now();
         let probe_every = interval / 3;
-        let quiet = s
-            .last_sent
+        let due = s
+            .last_probe
             .is_none_or(|t| now.duration_since(t) >= probe_every);
-        if quiet && s.tunn.time_since_last_handshake().is_some() {
+        if due && s.tunn.time_since_last_handshake().is_some() {
             if let TunnResult::WriteToNetwork(keepalive) = s.tunn.encapsulate(&[], out) {
                 send(keepalive, endpoint);
-                s.last_sent = Some(now);
+                s.last_probe = Some(now);
             }
         }
         let heard = s
@@ -446,6 +474,16 @@ impl Tunnel {
     pub fn liveness_armed(&self) -> bool {
         let s = self.lock();
         s.liveness.is_some() && s.armed
+    }
+
+    /// Whether a silence of the peer would be noticed, and how fast.
+    pub fn fast_failover(&self) -> FastFailover {
+        let s = self.lock();
+        match s.liveness {
+            None => FastFailover::Off,
+            Some(d) if s.armed => FastFailover::Armed(d),
+            Some(d) => FastFailover::Waiting(d),
+        }
     }
 
     /// True while liveness detection is on and the peer is silent.
@@ -645,6 +683,36 @@ mod tests {
         // The peer's probe arrives: alive again.
         probe_rounds(&a, &b, interval, 1);
         assert_eq!(a.tick(&mut out, &mut |_, _| {}), Liveness::Alive);
+    }
+
+    #[test]
+    fn probes_go_out_on_schedule_while_traffic_flows_and_arm_the_peer() {
+        // A tunnel busy from its first second: without probes among the data the peer
+        // would never see keepalives and never arm its silence detection.
+        let (a, b) = pair();
+        let mut out = vec![0u8; 2048];
+        let mut sent = vec![];
+        a.encapsulate(&ping_packet(), &mut out, &mut |d, _| sent.push(d.to_vec()))
+            .unwrap();
+        exchange(&a, &b, vec![(sent[0].clone(), true)]);
+        let interval = Duration::from_millis(150);
+        a.set_liveness(Some(interval));
+        b.set_liveness(Some(interval));
+        assert_eq!(a.fast_failover(), FastFailover::Waiting(interval));
+        let started = Instant::now();
+        while started.elapsed() < interval * 4 && a.fast_failover() != FastFailover::Armed(interval)
+        {
+            std::thread::sleep(interval / 10);
+            // b sends data every tenth of the interval, and ticks.
+            let mut from_b = vec![];
+            b.encapsulate(&ping_packet(), &mut out, &mut |d, _| {
+                from_b.push(d.to_vec())
+            })
+            .unwrap();
+            b.tick(&mut out, &mut |d, _| from_b.push(d.to_vec()));
+            exchange(&a, &b, from_b.into_iter().map(|d| (d, false)).collect());
+        }
+        assert_eq!(a.fast_failover(), FastFailover::Armed(interval));
     }
 
     #[test]

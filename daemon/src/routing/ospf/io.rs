@@ -13,10 +13,11 @@ use super::neighbor::State;
 use super::packet::IP_PROTOCOL;
 use super::spf::{PathType, Route};
 use crate::config::{
-    Config, OspfAuthType, OspfProfile, OspfRedistribute, RedistributeFrom, RouteVia,
-    DEFAULT_OSPF_COST, FAST_LIVENESS_MS,
+    Config, OspfAuthType, OspfRedistribute, RedistributeFrom, RouteVia, DEFAULT_LIVENESS_MS,
+    DEFAULT_OSPF_COST,
 };
 use crate::dataplane::path::{LocalPacket, TunnelEvent, TunnelTable};
+use crate::dataplane::tunnel::FastFailover;
 use crate::dataplane::{Ingress, NextHop, TunnelId};
 use crate::router::view::RouterEvent;
 use crate::router::Router;
@@ -31,9 +32,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-/// The liveness interval asked of tunnels with the fast profile (unless `liveness-ms`
-/// says otherwise).
-pub const FAST_LIVENESS: Duration = Duration::from_millis(FAST_LIVENESS_MS as u64);
+/// The liveness interval asked of OSPF tunnels unless `liveness-ms` says otherwise.
+pub const DEFAULT_LIVENESS: Duration = Duration::from_millis(DEFAULT_LIVENESS_MS as u64);
 /// How often the running config is re-read for changes no event announces (and the
 /// status, with its counters, republished).
 const CONFIG_POLL: Duration = Duration::from_secs(2);
@@ -53,6 +53,8 @@ pub struct NeighborInfo {
     pub address: Ipv4Addr,
     /// When it entered its current state.
     pub since: Instant,
+    /// Whether the tunnel's liveness would end this adjacency at once.
+    pub fast_failover: FastFailover,
 }
 
 /// One interface (tunnel) as the status shows it. The key itself is never here.
@@ -366,6 +368,9 @@ impl Speaker {
                         state: n.state,
                         address: n.address,
                         since: n.since,
+                        fast_failover: tunnels
+                            .get(c.tunnel)
+                            .map_or(FastFailover::Off, |t| t.fast_failover()),
                     })
                 })
                 .collect(),
@@ -494,8 +499,8 @@ fn v4(net: &IpNetwork) -> Option<Ipv4Network> {
     }
 }
 
-/// The liveness interval of every OSPF tunnel that has one: its own `liveness-ms`, else
-/// `[ospf] liveness-ms`, else [`FAST_LIVENESS`] with the fast profile; none otherwise.
+/// The liveness interval of every OSPF tunnel: its own `liveness-ms`, else `[ospf]
+/// liveness-ms`, else [`DEFAULT_LIVENESS`]; none where that says 0.
 pub fn liveness_intervals(config: &Config, tunnels: &TunnelTable) -> BTreeMap<TunnelId, Duration> {
     let Some(ospf) = config.ospf.as_ref().filter(|o| o.enabled) else {
         return BTreeMap::new();
@@ -505,12 +510,15 @@ pub fn liveness_intervals(config: &Config, tunnels: &TunnelTable) -> BTreeMap<Tu
         .iter()
         .filter(|t| !t.ospf.as_ref().is_some_and(|o| o.disabled))
         .filter_map(|t| {
-            let o = t.ospf.as_ref();
-            let profile = o.and_then(|o| o.profile).unwrap_or(ospf.profile);
-            let ms = o
+            let ms = t
+                .ospf
+                .as_ref()
                 .and_then(|o| o.liveness_ms)
                 .or(ospf.liveness_ms)
-                .or((profile == OspfProfile::Fast).then_some(FAST_LIVENESS_MS))?;
+                .unwrap_or(DEFAULT_LIVENESS_MS);
+            if ms == 0 {
+                return None;
+            }
             let id = tunnels.by_name(&t.name)?.id;
             Some((id, Duration::from_millis(u64::from(ms))))
         })
