@@ -7,6 +7,7 @@
 //! Each test renames its lab (`t<pid>-<name>`) so a lab a person has running (the demo)
 //! is never touched, and keeps its state in a temporary directory.
 
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use wgrd_lab::faults;
@@ -309,30 +310,102 @@ fn wait_output(
     }
 }
 
-/// wgrd's forwarding decision in `node` for `addr` names tunnel `via` (bounded wait).
-fn wait_lookup(state: &LabState, node: &str, addr: &str, via: &str, timeout: Duration) {
+/// `wgrctl --json ARGS` in `node` until `cond` holds for what it prints (bounded wait);
+/// that JSON. `what` names the condition in the failure message.
+fn wait_wgrctl(
+    state: &LabState,
+    node: &str,
+    args: &[&str],
+    what: &str,
+    timeout: Duration,
+    cond: impl Fn(&Value) -> bool,
+) -> Value {
     let ctl = wgrctl_path();
-    wait_output(
+    let argv: Vec<&str> = [ctl.as_str(), "--json"]
+        .iter()
+        .chain(args)
+        .copied()
+        .collect();
+    let start = Instant::now();
+    loop {
+        let out = exec_capture(state, node, &argv, Duration::from_secs(5));
+        let json = out
+            .as_ref()
+            .ok()
+            .and_then(|o| serde_json::from_str::<Value>(o).ok());
+        if let Some(v) = json.filter(|v| cond(v)) {
+            return v;
+        }
+        if start.elapsed() > timeout {
+            panic!(
+                "{node}: not {what} within {timeout:?}; wgrctl {}:\n{}\n{}",
+                args.join(" "),
+                match out {
+                    Ok(o) => o,
+                    Err(e) => e.to_string(),
+                },
+                logs(state)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// wgrd's forwarding decision in `node` for `addr` is tunnel `via` (bounded wait).
+fn wait_lookup(state: &LabState, node: &str, addr: &str, via: &str, timeout: Duration) {
+    wait_wgrctl(
         state,
         node,
-        &[&ctl, "route", "lookup", addr],
-        &format!(" via {via}\n"),
+        &["route", "lookup", addr],
+        &format!("forwarding {addr} into {via}"),
         timeout,
+        |v| v["next_hop"]["tunnels"] == serde_json::json!([via]),
     );
 }
 
 /// wgrd in `node` has its BGP session to `neighbor` Established with tunnel liveness
 /// armed (the peer probes too), so a silent tunnel ends it within the liveness interval.
 fn wait_fast_failover(state: &LabState, node: &str, neighbor: &str, timeout: Duration) {
-    let ctl = wgrctl_path();
-    let out = wait_output(
+    wait_wgrctl(
         state,
         node,
-        &[&ctl, "bgp", "neighbors", neighbor],
-        "fast failover: armed",
+        &["bgp", "neighbors", neighbor],
+        &format!("established with {neighbor}, fast failover armed"),
         timeout,
+        |v| v[0]["state"] == "established" && v[0]["fast_failover"] == "armed",
     );
-    assert!(out.contains("state established"), "{node}: {out}");
+}
+
+/// The BGP paths of `prefix` in `node`'s Loc-RIB hold a best one from `best_peer` and
+/// another one from `backup_peer`, each passing its check (bounded wait).
+fn wait_best_and_backup(
+    state: &LabState,
+    node: &str,
+    prefix: &str,
+    (best_peer, best_ok): (&str, impl Fn(&Value) -> bool),
+    (backup_peer, backup_ok): (&str, impl Fn(&Value) -> bool),
+) {
+    wait_wgrctl(
+        state,
+        node,
+        &["bgp", "routes"],
+        &format!("{prefix} best from {best_peer}, backup from {backup_peer}"),
+        Duration::from_secs(30),
+        |v| {
+            let paths: Vec<&Value> = v
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|p| p["prefix"] == prefix)
+                .collect();
+            paths
+                .iter()
+                .any(|p| p["best"] == true && p["peer"] == best_peer && best_ok(p))
+                && paths
+                    .iter()
+                    .any(|p| p["best"] == false && p["peer"] == backup_peer && backup_ok(p))
+        },
+    );
 }
 
 /// Pings `dst` from `host` every [`PROBE_INTERVAL`] for `window`, cutting every `(node,
@@ -406,33 +479,24 @@ fn hub_spoke_shortcut_fails_over_to_the_hub_laptop_dials_in_down_clean() {
             }
             // Both copies of the other spoke's LAN are in each spoke's BGP table: the
             // shortcut's (local-pref 200, best) and the hub's reflection (the backup).
-            let ctl = wgrctl_path();
             for (node, prefix, shortcut, hub) in [
                 ("s1", "10.2.0.0/24", "169.254.12.1", "169.254.1.0"),
                 ("s2", "10.1.0.0/24", "169.254.12.0", "169.254.2.0"),
             ] {
-                let routes = wait_output(
+                wait_best_and_backup(
                     state,
                     node,
-                    &[&ctl, "bgp", "routes"],
-                    &format!("   {prefix} "),
-                    Duration::from_secs(10),
-                );
-                let lines: Vec<&str> = routes.lines().filter(|l| l.contains(prefix)).collect();
-                assert!(
-                    lines
-                        .iter()
-                        .any(|l| l.starts_with('*') && l.contains(shortcut) && l.contains(" 200 "))
-                        && lines.iter().any(|l| !l.starts_with('*') && l.contains(hub)),
-                    "{node}: {prefix} not best via the shortcut with the hub as backup:\n{routes}"
+                    prefix,
+                    (shortcut, |p: &Value| p["local_pref"] == 200),
+                    (hub, |p: &Value| p["local_pref"] == 100),
                 );
             }
             // h1 <-> h2 takes the shortcut; the laptop stays on the hub.
             let primary = || {
                 wait_lookup(state, "s1", "10.2.0.2", "to-s2", Duration::from_secs(30));
                 wait_lookup(state, "s2", "10.1.0.2", "to-s1", Duration::from_secs(30));
-                wait_fast_failover(state, "s1", "169.254.12.1", Duration::from_secs(10));
-                wait_fast_failover(state, "s2", "169.254.12.0", Duration::from_secs(10));
+                wait_fast_failover(state, "s1", "169.254.12.1", Duration::from_secs(30));
+                wait_fast_failover(state, "s2", "169.254.12.0", Duration::from_secs(30));
             };
             // The shortcut's underlay dies silently (nftables drop in s1, no interface
             // down): tunnel liveness (300 ms, both ends wgrd) ends the iBGP session, the
@@ -685,19 +749,18 @@ fn site_gateway_bgp_with_bird_redundant_vpn_routers_fail_over_down_clean() {
                 );
             }
             // BIRD has only the endpoints' prefix from each VPN router (their export
-            // policy), with the endpoint's AS behind theirs.
+            // policy), with the endpoint's AS behind theirs. (vpn2's may come a moment
+            // after vpn1's: its session with the endpoint is its own.)
             for (proto, path) in [("vpn1", "65010 65077"), ("vpn2", "65010 65010 65077")] {
-                let from = exec_capture(
+                let from = wait_output(
                     state,
                     "site",
                     &["birdc", "show", "route", "protocol", proto, "all"],
-                    Duration::from_secs(5),
-                )
-                .unwrap();
+                    &format!("BGP.as_path: {path}\n"),
+                    Duration::from_secs(30),
+                );
                 assert!(
-                    from.contains("10.77.0.0/24")
-                        && from.contains(&format!("BGP.as_path: {path}\n"))
-                        && !from.contains("169.254."),
+                    from.contains("10.77.0.0/24") && !from.contains("169.254."),
                     "{proto}: {from}"
                 );
             }
@@ -716,22 +779,16 @@ fn site_gateway_bgp_with_bird_redundant_vpn_routers_fail_over_down_clean() {
                 .collect();
             assert!(manual.is_empty(), "hand-made routes on site: {manual:?}");
             // Both directions go through vpn1; the endpoint has vpn2's copy as backup.
-            let ctl = wgrctl_path();
-            let routes = exec_capture(
+            wait_best_and_backup(
                 state,
                 "ep",
-                &[&ctl, "bgp", "routes"],
-                Duration::from_secs(5),
-            )
-            .unwrap();
-            assert!(
-                routes.lines().any(|l| l.starts_with('*')
-                    && l.contains("169.254.0.0")
-                    && l.contains("65010 65020 i"))
-                    && routes.lines().any(|l| !l.starts_with('*')
-                        && l.contains("169.254.0.2")
-                        && l.contains("65010 65010 65020 i")),
-                "ep: the site's LAN not best via vpn1 with vpn2 as backup:\n{routes}"
+                "192.168.60.0/24",
+                ("169.254.0.0", |p: &Value| {
+                    p["as_path"] == serde_json::json!([65010, 65020])
+                }),
+                ("169.254.0.2", |p: &Value| {
+                    p["as_path"] == serde_json::json!([65010, 65010, 65020])
+                }),
             );
             let primary = || {
                 wait_route_via(
@@ -748,8 +805,8 @@ fn site_gateway_bgp_with_bird_redundant_vpn_routers_fail_over_down_clean() {
                     "to-vpn1",
                     Duration::from_secs(30),
                 );
-                wait_fast_failover(state, "ep", "169.254.0.0", Duration::from_secs(10));
-                wait_fast_failover(state, "ep", "169.254.0.2", Duration::from_secs(10));
+                wait_fast_failover(state, "ep", "169.254.0.0", Duration::from_secs(30));
+                wait_fast_failover(state, "ep", "169.254.0.2", Duration::from_secs(30));
                 wait_output(
                     state,
                     "site",
