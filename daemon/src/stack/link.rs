@@ -25,8 +25,12 @@ pub const MAX_ADDRESSES: usize = 8;
 pub const RX_QUEUE: usize = 1024;
 
 /// Bytes of each socket's receive and transmit buffers: a full unscaled window, more
-/// than a BGP speaker ever has in flight between reads.
-pub const SOCKET_BUFFER: usize = 64 * 1024;
+/// than a BGP speaker ever has in flight between reads. Not 64 KiB: smoltcp would then
+/// scale its window by 1 and round advertised windows down to even numbers, so the
+/// window's right edge can recede by a byte; a byte sent into it and refused meets a
+/// smoltcp 0.13.1 bug (the zero-window probe timer displaces the retransmission timer
+/// and is stopped when the window reopens) and the connection stalls for good.
+pub const SOCKET_BUFFER: usize = 65535;
 
 /// What a tunnel looks like to the stack, derived from the config and the tunnel table.
 #[derive(Debug, Clone, PartialEq, Eq)]
