@@ -638,6 +638,18 @@ mod tests {
         assert_eq!(b.counters.rx_packets.load(Ordering::Relaxed), 1);
     }
 
+    /// A pair whose handshake is done (a's first packet crossed to b), so both ends know
+    /// each other's endpoint.
+    fn handshaken_pair() -> (Tunnel, Tunnel) {
+        let (a, b) = pair();
+        let mut out = vec![0u8; 2048];
+        let mut sent = vec![];
+        a.encapsulate(&ping_packet(), &mut out, &mut |d, _| sent.push(d.to_vec()))
+            .unwrap();
+        exchange(&a, &b, vec![(sent[0].clone(), true)]);
+        (a, b)
+    }
+
     /// b's probes, `n` rounds a third of the interval apart, delivered to a.
     fn probe_rounds(a: &Tunnel, b: &Tunnel, interval: Duration, n: usize) {
         let mut out = vec![0u8; 2048];
@@ -651,12 +663,8 @@ mod tests {
 
     #[test]
     fn liveness_probes_when_quiet_and_reports_silence_and_return() {
-        let (a, b) = pair();
+        let (a, b) = handshaken_pair();
         let mut out = vec![0u8; 2048];
-        let mut sent = vec![];
-        a.encapsulate(&ping_packet(), &mut out, &mut |d, _| sent.push(d.to_vec()))
-            .unwrap();
-        exchange(&a, &b, vec![(sent[0].clone(), true)]);
         let interval = Duration::from_millis(300);
         a.set_liveness(Some(interval));
         b.request_liveness(LivenessUser::Bgp, Some(interval));
@@ -689,12 +697,8 @@ mod tests {
     fn probes_go_out_on_schedule_while_traffic_flows_and_arm_the_peer() {
         // A tunnel busy from its first second: without probes among the data the peer
         // would never see keepalives and never arm its silence detection.
-        let (a, b) = pair();
+        let (a, b) = handshaken_pair();
         let mut out = vec![0u8; 2048];
-        let mut sent = vec![];
-        a.encapsulate(&ping_packet(), &mut out, &mut |d, _| sent.push(d.to_vec()))
-            .unwrap();
-        exchange(&a, &b, vec![(sent[0].clone(), true)]);
         let interval = Duration::from_millis(150);
         a.set_liveness(Some(interval));
         b.set_liveness(Some(interval));
@@ -719,12 +723,8 @@ mod tests {
     fn a_peer_that_never_probes_is_never_declared_silent() {
         // wireguard-go or the kernel: keepalives seldom or never, so a pause in its
         // traffic must not look like a dead peer.
-        let (a, b) = pair();
+        let (a, _b) = handshaken_pair();
         let mut out = vec![0u8; 2048];
-        let mut sent = vec![];
-        a.encapsulate(&ping_packet(), &mut out, &mut |d, _| sent.push(d.to_vec()))
-            .unwrap();
-        exchange(&a, &b, vec![(sent[0].clone(), true)]);
         let interval = Duration::from_millis(150);
         a.set_liveness(Some(interval));
         std::thread::sleep(interval * 2);
