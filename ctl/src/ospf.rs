@@ -14,10 +14,28 @@ fn dash(s: &str) -> String {
     }
 }
 
+/// "0.0.0.1 (stub, default cost 5)" for the header line.
+fn area_text(a: &pb::OspfArea) -> String {
+    match (a.stub, a.no_summary) {
+        (false, _) => a.id.clone(),
+        (true, false) => format!("{} (stub, default cost {})", a.id, a.default_cost),
+        (true, true) => format!("{} (totally stubby, default cost {})", a.id, a.default_cost),
+    }
+}
+
 pub fn interfaces(r: &pb::OspfInterfacesResponse) -> String {
+    let areas = if r.areas.is_empty() {
+        format!("area {}", r.area)
+    } else {
+        let list: Vec<String> = r.areas.iter().map(area_text).collect();
+        let word = if list.len() > 1 { "areas" } else { "area" };
+        format!("{word} {}", list.join(", "))
+    };
     let mut out = format!(
-        "router id {}, area {}, {} SPF runs\n",
-        r.router_id, r.area, r.spf_runs
+        "router id {}, {areas}{}, {} SPF runs\n",
+        r.router_id,
+        if r.abr { ", area border router" } else { "" },
+        r.spf_runs
     );
     let rows: Vec<Vec<String>> = r
         .interfaces
@@ -25,6 +43,7 @@ pub fn interfaces(r: &pb::OspfInterfacesResponse) -> String {
         .map(|i| {
             vec![
                 i.tunnel.clone(),
+                dash(&i.area),
                 dash(&i.address),
                 i.cost.to_string(),
                 format!("{}/{}", i.hello_interval, i.dead_interval),
@@ -41,6 +60,7 @@ pub fn interfaces(r: &pb::OspfInterfacesResponse) -> String {
     out.push_str(&table(
         &[
             "TUNNEL",
+            "AREA",
             "ADDRESS",
             "COST",
             "HELLO/DEAD",
@@ -66,10 +86,18 @@ pub fn interfaces_json(r: &pb::OspfInterfacesResponse) -> Value {
     json!({
         "router_id": r.router_id,
         "area": r.area,
+        "areas": r.areas.iter().map(|a| json!({
+            "id": a.id,
+            "stub": a.stub,
+            "no_summary": a.no_summary,
+            "default_cost": a.default_cost,
+        })).collect::<Vec<_>>(),
+        "abr": r.abr,
         "spf_runs": r.spf_runs,
         "counters": r.counters,
         "interfaces": r.interfaces.iter().map(|i| json!({
             "tunnel": i.tunnel,
+            "area": i.area,
             "address": i.address,
             "cost": i.cost,
             "hello_interval": i.hello_interval,
@@ -98,6 +126,7 @@ pub fn neighbors(r: &pb::OspfNeighborsResponse) -> String {
                 n.address.clone(),
                 duration(Duration::from_millis(n.uptime_ms)),
                 failover(n),
+                dash(&n.area),
             ]
         })
         .collect();
@@ -109,6 +138,7 @@ pub fn neighbors(r: &pb::OspfNeighborsResponse) -> String {
             "ADDRESS",
             "UPTIME",
             "FAST FAILOVER",
+            "AREA",
         ],
         &rows,
     )
@@ -136,6 +166,7 @@ pub fn neighbors_json(r: &pb::OspfNeighborsResponse) -> Value {
                     "uptime_ms": n.uptime_ms,
                     "fast_failover": n.fast_failover,
                     "liveness_ms": n.liveness_ms,
+                    "area": n.area,
                 })
             })
             .collect(),
@@ -151,6 +182,11 @@ pub fn database(r: &pb::OspfDatabaseResponse) -> String {
         .iter()
         .map(|l| {
             vec![
+                if l.area.is_empty() {
+                    "AS".into()
+                } else {
+                    l.area.clone()
+                },
                 l.type_name.clone(),
                 l.id.clone(),
                 l.adv_router.clone(),
@@ -161,7 +197,7 @@ pub fn database(r: &pb::OspfDatabaseResponse) -> String {
         })
         .collect();
     table(
-        &["TYPE", "ID", "ADV ROUTER", "SEQ", "AGE", "CONTENTS"],
+        &["AREA", "TYPE", "ID", "ADV ROUTER", "SEQ", "AGE", "CONTENTS"],
         &rows,
     )
 }
@@ -181,6 +217,7 @@ pub fn database_json(r: &pb::OspfDatabaseResponse) -> Value {
                     "checksum": l.checksum,
                     "length": l.length,
                     "summary": l.summary,
+                    "area": l.area,
                 })
             })
             .collect(),
@@ -242,6 +279,7 @@ mod tests {
                 uptime_ms: 75_000,
                 fast_failover: "armed".into(),
                 liveness_ms: 300,
+                area: "0.0.0.1".into(),
             }],
         };
         let t = neighbors(&n);
@@ -263,6 +301,34 @@ mod tests {
             }],
         };
         assert!(database(&d).contains("0x80000003  12   p2p 10.255.0.2 cost 10"));
+        assert!(database(&d).starts_with("AREA"), "{}", database(&d));
+        assert!(t.contains("armed 300ms    0.0.0.1"), "{t}");
+        let i = pb::OspfInterfacesResponse {
+            router_id: "10.255.0.1".into(),
+            area: "0.0.0.0".into(),
+            abr: true,
+            areas: vec![
+                pb::OspfArea {
+                    id: "0.0.0.0".into(),
+                    ..Default::default()
+                },
+                pb::OspfArea {
+                    id: "0.0.0.1".into(),
+                    stub: true,
+                    default_cost: 5,
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        };
+        assert!(
+            interfaces(&i).starts_with(
+                "router id 10.255.0.1, areas 0.0.0.0, 0.0.0.1 (stub, default cost 5), \
+                 area border router, 0 SPF runs"
+            ),
+            "{}",
+            interfaces(&i)
+        );
         let r = pb::OspfRoutesResponse {
             routes: vec![pb::OspfRoute {
                 prefix: "10.9.0.0/24".into(),

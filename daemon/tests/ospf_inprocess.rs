@@ -160,6 +160,9 @@ async fn triangle_converges_follows_lowest_cost_and_reroutes_when_a_router_stops
         via(&r1, id(3)).as_deref() == Some("to-r2")
             && via(&r3, id(1)).as_deref() == Some("to-r2")
             && via(&r1, "192.168.33.1".parse().unwrap()).as_deref() == Some("to-r2")
+            // r2's own SPF may run a hold time after the others' on a busy machine.
+            && via(&r2, id(1)).is_some()
+            && via(&r2, id(3)).is_some()
     })
     .await;
     let initial = started.elapsed();

@@ -229,7 +229,10 @@ impl NatProtocol {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OspfConfig {
     pub enabled: bool,
+    /// The area of tunnels that name none.
     pub area: Ipv4Addr,
+    /// `[[ospf.areas]]`: areas that are not plain ones (stub), by id.
+    pub areas: Vec<OspfArea>,
     /// Timers of tunnels that choose none.
     pub profile: OspfProfile,
     /// Routes of other sources originated as AS-external-LSAs.
@@ -244,12 +247,28 @@ impl Default for OspfConfig {
         OspfConfig {
             enabled: true,
             area: Ipv4Addr::UNSPECIFIED,
+            areas: vec![],
             profile: OspfProfile::Default,
             redistribute: vec![],
             liveness_ms: None,
         }
     }
 }
+
+/// `[[ospf.areas]]`: one area's kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OspfArea {
+    pub id: Ipv4Addr,
+    /// A stub area (RFC 2328 3.6): no AS-external-LSAs in it; its border routers send a
+    /// default summary instead.
+    pub stub: bool,
+    /// Totally stubby: the border routers send only the default summary into it.
+    pub no_summary: bool,
+    /// Metric of the default summary a border router sends into this stub area.
+    pub default_cost: u32,
+}
+
+pub const DEFAULT_STUB_DEFAULT_COST: u32 = 1;
 
 /// The tunnel liveness interval of OSPF tunnels when `liveness-ms` is not set (either
 /// profile; BGP uses the same interval). Probes cost about ten 32-byte keepalives a second
@@ -323,6 +342,8 @@ pub struct OspfRedistribute {
 pub struct TunnelOspf {
     /// `enabled = false` keeps OSPF off this tunnel.
     pub disabled: bool,
+    /// The tunnel's area; None: `[ospf] area`.
+    pub area: Option<Ipv4Addr>,
     pub cost: Option<u16>,
     pub hello: Option<u16>,
     pub dead: Option<u32>,

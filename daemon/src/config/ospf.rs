@@ -7,12 +7,21 @@ use super::model::*;
 use super::source::{Cx, Field, Section};
 use std::net::Ipv4Addr;
 use std::path::Path;
-use toml_edit::{value, Array, DocumentMut, InlineTable, Item, Table, Value};
+use toml_edit::{value, Array, ArrayOfTables, DocumentMut, InlineTable, Item, Table, Value};
 
-const OSPF_KEYS: &[&str] = &["enabled", "area", "profile", "redistribute", "liveness-ms"];
+const OSPF_KEYS: &[&str] = &[
+    "enabled",
+    "area",
+    "areas",
+    "profile",
+    "redistribute",
+    "liveness-ms",
+];
+const AREA_KEYS: &[&str] = &["id", "stub", "no-summary", "default-cost"];
 const REDISTRIBUTE_KEYS: &[&str] = &["from", "metric", "type", "prefix-list"];
 const TUNNEL_OSPF_KEYS: &[&str] = &[
     "enabled",
+    "area",
     "cost",
     "hello",
     "dead",
@@ -50,6 +59,83 @@ fn liveness_ms(cx: &mut Cx, f: &Field) -> Option<u32> {
     Some(n)
 }
 
+/// An area id: dotted like "0.0.0.1" or a number.
+fn area_id(cx: &mut Cx, f: &Field) -> Option<Ipv4Addr> {
+    let area = match (f.item.as_str(), f.item.as_integer()) {
+        (Some(text), _) => text.parse::<Ipv4Addr>().ok(),
+        (_, Some(n)) => u32::try_from(n).ok().map(Ipv4Addr::from),
+        _ => None,
+    };
+    if area.is_none() {
+        cx.err(f.line, &f.path, "expected an area id like \"0.0.0.0\" or 0");
+    }
+    area
+}
+
+/// One `[[ospf.areas]]` entry.
+fn area(cx: &mut Cx, s: &Section) -> Option<OspfArea> {
+    s.check_keys(cx, AREA_KEYS);
+    let id = s.require(cx, "id").and_then(|f| area_id(cx, &f));
+    let mut ok = true;
+    let mut flag = |key: &str| match s.get(cx, key) {
+        Some(f) => match f.bool(cx) {
+            Some(b) => Some((b, f.line)),
+            None => {
+                ok = false;
+                None
+            }
+        },
+        None => None,
+    };
+    let stub = flag("stub");
+    let no_summary = flag("no-summary");
+    let cost = match s.get(cx, "default-cost") {
+        Some(f) => match f.int(cx, 0, 0xff_fffe) {
+            Some(n) => Some((n as u32, f.line)),
+            None => {
+                ok = false;
+                None
+            }
+        },
+        None => None,
+    };
+    let id = id?;
+    let is_stub = stub.is_some_and(|(b, _)| b);
+    if is_stub && id == Ipv4Addr::UNSPECIFIED {
+        let line = stub.and_then(|(_, l)| l).or(s.line);
+        cx.err(
+            line,
+            &s.child("stub"),
+            "the backbone (0.0.0.0) cannot be a stub area",
+        );
+        ok = false;
+    }
+    if !is_stub {
+        if let Some((true, line)) = no_summary {
+            cx.err(
+                line,
+                &s.child("no-summary"),
+                "only a stub area (stub = true) takes no-summary",
+            );
+            ok = false;
+        }
+        if let Some((_, line)) = cost {
+            cx.err(
+                line,
+                &s.child("default-cost"),
+                "only a stub area (stub = true) gets a default summary",
+            );
+            ok = false;
+        }
+    }
+    ok.then_some(OspfArea {
+        id,
+        stub: is_stub,
+        no_summary: no_summary.is_some_and(|(b, _)| b),
+        default_cost: cost.map_or(DEFAULT_STUB_DEFAULT_COST, |(c, _)| c),
+    })
+}
+
 fn section<'a>(cx: &mut Cx, f: &Field<'a>, what: &str) -> Option<Section<'a>> {
     match f.item.as_table_like() {
         Some(table) => Some(Section {
@@ -77,16 +163,24 @@ pub(super) fn ospf(cx: &mut Cx, f: &Field) -> Option<OspfConfig> {
         });
     }
     if let Some(f) = s.get(cx, "area") {
-        let area = match (f.item.as_str(), f.item.as_integer()) {
-            (Some(text), _) => text.parse::<Ipv4Addr>().ok(),
-            (_, Some(n)) => u32::try_from(n).ok().map(Ipv4Addr::from),
-            _ => None,
-        };
-        match area {
+        match area_id(cx, &f) {
             Some(a) => c.area = a,
-            None => {
-                cx.err(f.line, &f.path, "expected an area id like \"0.0.0.0\" or 0");
-                ok = false;
+            None => ok = false,
+        }
+    }
+    if let Some(f) = s.get(cx, "areas") {
+        for a in super::load::tables_of(cx, &f, "like [[ospf.areas]] id = \"0.0.0.1\"") {
+            match area(cx, &a) {
+                Some(area) if c.areas.iter().any(|o| o.id == area.id) => {
+                    cx.err(
+                        a.line,
+                        &a.child("id"),
+                        format!("area {} is listed twice", area.id),
+                    );
+                    ok = false;
+                }
+                Some(area) => c.areas.push(area),
+                None => ok = false,
             }
         }
     }
@@ -222,6 +316,12 @@ pub(super) fn tunnel_ospf(cx: &mut Cx, f: &Field, dir: &Path) -> Option<TunnelOs
             None => ok = false,
         }
     }
+    if let Some(f) = s.get(cx, "area") {
+        match area_id(cx, &f) {
+            Some(a) => t.area = Some(a),
+            None => ok = false,
+        }
+    }
     if let Some(f) = s.get(cx, "cost") {
         match f.int(cx, 1, 65535) {
             Some(n) => t.cost = Some(n as u16),
@@ -350,6 +450,7 @@ pub(crate) fn save_ospf(doc: &mut DocumentMut, config: &Config) {
             t.remove("liveness-ms");
         }
     }
+    save_areas(t, &o.areas);
     if o.redistribute.is_empty() {
         t.remove("redistribute");
     } else {
@@ -379,6 +480,51 @@ pub(crate) fn save_ospf(doc: &mut DocumentMut, config: &Config) {
     }
 }
 
+/// `[[ospf.areas]]` back: entries unchanged keep their comments.
+fn save_areas(t: &mut Table, areas: &[OspfArea]) {
+    if areas.is_empty() {
+        t.remove("areas");
+        return;
+    }
+    let old: Vec<Table> = t
+        .get("areas")
+        .and_then(Item::as_array_of_tables)
+        .map(|a| a.iter().cloned().collect())
+        .unwrap_or_default();
+    let mut array = ArrayOfTables::new();
+    for a in areas {
+        let mut table = old
+            .iter()
+            .find(|o| o.get("id").and_then(Item::as_str) == Some(a.id.to_string().as_str()))
+            .cloned()
+            .unwrap_or_default();
+        let mut put = |key: &str, v: Option<Value>| match v {
+            Some(v) => {
+                let same = table
+                    .get(key)
+                    .and_then(Item::as_value)
+                    .is_some_and(|old| same_value(old, &v));
+                if !same {
+                    table.insert(key, value(v));
+                }
+            }
+            None => {
+                table.remove(key);
+            }
+        };
+        put("id", Some(a.id.to_string().into()));
+        put("stub", a.stub.then(|| true.into()));
+        put("no-summary", a.no_summary.then(|| true.into()));
+        put(
+            "default-cost",
+            (a.stub && a.default_cost != DEFAULT_STUB_DEFAULT_COST)
+                .then(|| i64::from(a.default_cost).into()),
+        );
+        array.push(table);
+    }
+    t.insert("areas", Item::ArrayOfTables(array));
+}
+
 /// `"PREFIX [ge N] [le N]"` as written in the file.
 fn prefix_list_text(e: &PrefixListEntry) -> String {
     let mut text = e.prefix.to_string();
@@ -400,6 +546,9 @@ pub(crate) fn save_tunnel_ospf(t: &mut Table, o: &Option<TunnelOspf>) {
     let mut it = InlineTable::new();
     if o.disabled {
         it.insert("enabled", false.into());
+    }
+    if let Some(a) = o.area {
+        it.insert("area", a.to_string().into());
     }
     if let Some(c) = o.cost {
         it.insert("cost", i64::from(c).into());

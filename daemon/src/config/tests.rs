@@ -1391,6 +1391,7 @@ fn ospf_section_and_tunnel_keys_load_into_the_model() {
         c.tunnels[0].ospf,
         Some(TunnelOspf {
             disabled: false,
+            area: None,
             cost: Some(5),
             hello: Some(2),
             dead: Some(7),
@@ -1717,4 +1718,104 @@ fn ospf_liveness_ms_outside_100_ms_to_60_s_is_refused() {
         9,
     );
     assert_why(&e, "integer");
+}
+
+#[test]
+fn ospf_areas_and_a_tunnels_area_load_and_survive_a_save() {
+    let f = Fixture::new();
+    let c = f.ok(&format!(
+        "{OSPF_BASE}ospf = {{ area = \"0.0.0.1\", cost = 5 }}\n[ospf]\n\
+         [[ospf.areas]]\nid = \"0.0.0.1\"\nstub = true\ndefault-cost = 7\n\
+         [[ospf.areas]]\nid = 2\nstub = true\nno-summary = true\n"
+    ));
+    assert_eq!(
+        c.tunnels[0].ospf.as_ref().unwrap().area,
+        Some(std::net::Ipv4Addr::new(0, 0, 0, 1))
+    );
+    let o = c.ospf.as_ref().unwrap();
+    assert_eq!(o.area, std::net::Ipv4Addr::UNSPECIFIED);
+    assert_eq!(
+        o.areas,
+        vec![
+            OspfArea {
+                id: "0.0.0.1".parse().unwrap(),
+                stub: true,
+                no_summary: false,
+                default_cost: 7,
+            },
+            OspfArea {
+                id: "0.0.0.2".parse().unwrap(),
+                stub: true,
+                no_summary: true,
+                default_cost: DEFAULT_STUB_DEFAULT_COST,
+            },
+        ]
+    );
+    // Saved and loaded again: the same model; unchanged text stays byte for byte.
+    let text = f.text(&format!(
+        "{OSPF_BASE}ospf = {{ area = \"0.0.0.1\" }}\n[ospf]\n\
+         [[ospf.areas]] # the branch\nid = \"0.0.0.1\"\nstub = true\n"
+    ));
+    let path = f.config_path();
+    fs::write(&path, &text).unwrap();
+    let mut c = load_file(&path).unwrap();
+    save::save(&path, &c).unwrap();
+    assert_eq!(fs::read_to_string(&path).unwrap(), text);
+    c.ospf.as_mut().unwrap().areas[0].default_cost = 9;
+    c.ospf.as_mut().unwrap().areas.push(OspfArea {
+        id: "0.0.0.3".parse().unwrap(),
+        stub: false,
+        no_summary: false,
+        default_cost: DEFAULT_STUB_DEFAULT_COST,
+    });
+    c.tunnels[0].ospf.as_mut().unwrap().area = Some("0.0.0.3".parse().unwrap());
+    save::save(&path, &c).unwrap();
+    let saved = fs::read_to_string(&path).unwrap();
+    assert!(saved.contains("# the branch"), "{saved}");
+    assert!(saved.contains("default-cost = 9"), "{saved}");
+    assert_eq!(load_file(&path).unwrap(), c);
+    c.ospf.as_mut().unwrap().areas.clear();
+    save::save(&path, &c).unwrap();
+    assert!(!fs::read_to_string(&path).unwrap().contains("areas"));
+    assert_eq!(load_file(&path).unwrap(), c);
+}
+
+#[test]
+fn ospf_area_errors_name_the_field_and_line() {
+    let f = Fixture::new();
+    f.only_error(
+        &format!("{OSPF_BASE}ospf = {{ area = \"zero\" }}\n"),
+        "tunnel[1].ospf.area",
+        8,
+    );
+    f.only_error(
+        &format!("{OSPF_BASE}[ospf]\n[[ospf.areas]]\nid = \"0.0.0.0\"\nstub = true\n"),
+        "ospf.areas[1].stub",
+        11,
+    );
+    f.only_error(
+        &format!("{OSPF_BASE}[ospf]\n[[ospf.areas]]\nid = 1\nno-summary = true\n"),
+        "ospf.areas[1].no-summary",
+        11,
+    );
+    f.only_error(
+        &format!("{OSPF_BASE}[ospf]\n[[ospf.areas]]\nid = 1\ndefault-cost = 3\n"),
+        "ospf.areas[1].default-cost",
+        11,
+    );
+    f.only_error(
+        &format!("{OSPF_BASE}[ospf]\n[[ospf.areas]]\nid = 1\n[[ospf.areas]]\nid = \"0.0.0.1\"\n"),
+        "ospf.areas[2].id",
+        11,
+    );
+    f.only_error(
+        &format!("{OSPF_BASE}[ospf]\n[[ospf.areas]]\nstub = true\n"),
+        "ospf.areas[1].id",
+        9,
+    );
+    f.only_error(
+        &format!("{OSPF_BASE}[ospf]\n[[ospf.areas]]\nid = 1\nstubby = true\n"),
+        "ospf.areas[1].stubby",
+        11,
+    );
 }

@@ -3,6 +3,7 @@
 //! channel, never the instance itself. Authentication keys are not in the status at all.
 
 use super::service::Control;
+use crate::routing::ospf::instance::Scope;
 use crate::routing::ospf::lsa::{LinkKind, LsaBody, FLAG_B, FLAG_E, FLAG_V};
 use crate::routing::ospf::spf::PathType;
 use crate::routing::ospf::{LsdbEntry, NeighborInfo, OspfStatus};
@@ -121,11 +122,23 @@ impl pb::ospf_server::Ospf for OspfService {
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), *v))
                 .collect(),
+            areas: s
+                .areas
+                .iter()
+                .map(|(id, a)| pb::OspfArea {
+                    id: id.to_string(),
+                    stub: a.stub,
+                    no_summary: a.no_summary,
+                    default_cost: a.default_cost,
+                })
+                .collect(),
+            abr: s.abr,
             interfaces: s
                 .interfaces
                 .iter()
                 .map(|i| pb::OspfInterface {
                     tunnel: i.tunnel.clone(),
+                    area: i.area.to_string(),
                     address: i.address.map(|a| a.to_string()).unwrap_or_default(),
                     cost: u32::from(i.cost),
                     hello_interval: u32::from(i.hello),
@@ -178,6 +191,10 @@ impl pb::ospf_server::Ospf for OspfService {
                         checksum: u32::from(h.checksum),
                         length: u32::from(h.length),
                         summary: lsa_summary(e),
+                        area: match e.scope {
+                            Scope::Area(a) => a.to_string(),
+                            Scope::As => String::new(),
+                        },
                     }
                 })
                 .collect(),
@@ -225,6 +242,7 @@ pub(super) fn neighbor_states(s: &OspfStatus) -> Vec<pb::Event> {
 fn neighbor(n: &NeighborInfo, now: Instant) -> pb::OspfNeighbor {
     pb::OspfNeighbor {
         tunnel: n.tunnel.clone(),
+        area: n.area.to_string(),
         router_id: n.router_id.to_string(),
         address: n.address.to_string(),
         state: n.state.name().to_owned(),

@@ -1,4 +1,5 @@
-//! One OSPFv2 instance (one area, point-to-point interfaces), as a deterministic machine:
+//! One OSPFv2 instance (point-to-point interfaces in one or several areas), as a
+//! deterministic machine:
 //! [`Instance::handle`] takes an input (a received packet, a timer tick, a silent peer, a
 //! new configuration) and the current time, and returns outputs (packets to send, the
 //! new route set, neighbor state changes). No sockets, no clock, no tasks: `io` runs it.
@@ -8,13 +9,17 @@
 //! (12.4, 12.4.1 for router-LSAs on point-to-point links, 12.4.4 for AS-external-LSAs),
 //! self-originated LSAs received back (13.4), aging and MaxAge removal (14), SPF (16).
 //! Cryptographic authentication (D.4.3, RFC 5709) per interface, with the replay check
-//! per neighbor. Not yet: LAN interfaces (DR election, network-LSAs),
-//! several areas (ABR summaries), sequence number wrap (the LSA is flushed and waits).
+//! per neighbor. Several areas (3): one LSDB per area plus the AS-wide one for type 5,
+//! an interface in one area, an area border router originating summaries (12.4.3, see
+//! [`super::abr`]), stub areas (3.6: E option clear, no type 5, a default summary).
+//! Not yet: LAN interfaces (DR election, network-LSAs), virtual links, area ranges,
+//! sequence number wrap (the LSA is flushed and waits).
 
+use super::abr::{self, AreaSettings, Summaries, BACKBONE};
 use super::auth::AuthKey;
 use super::lsa::{
-    ExternalLsa, LinkKind, LsType, Lsa, LsaBody, LsaHeader, LsaKey, RouterLink, RouterLsa, FLAG_E,
-    INITIAL_SEQUENCE, LS_REFRESH_TIME, MAX_AGE, MAX_SEQUENCE,
+    ExternalLsa, LinkKind, LsType, Lsa, LsaBody, LsaHeader, LsaKey, RouterLink, RouterLsa,
+    SummaryLsa, FLAG_B, FLAG_E, INITIAL_SEQUENCE, LS_REFRESH_TIME, MAX_AGE, MAX_SEQUENCE,
 };
 use super::lsdb::Lsdb;
 use super::neighbor::{self, Action, Event, Neighbor, State};
@@ -22,7 +27,7 @@ use super::packet::{
     Auth, Body, DbDesc, Hello, LsRequest, PacketRepr, ALL_D_ROUTERS, ALL_SPF_ROUTERS, DD_INIT,
     DD_MASTER, DD_MORE, OPT_E,
 };
-use super::spf::{self, Adjacency, Route, Throttle};
+use super::spf::{self, Adjacency, AreaInput, Route, Throttle};
 use crate::dataplane::TunnelId;
 use ipnetwork::Ipv4Network;
 use std::cmp::Ordering;
@@ -38,6 +43,8 @@ const HEADERS: usize = 44;
 pub struct InterfaceConfig {
     pub tunnel: TunnelId,
     pub name: String,
+    /// The area the interface belongs to.
+    pub area: Ipv4Addr,
     /// The tunnel's IPv4 address, if numbered (advertised as a stub network).
     pub address: Option<Ipv4Network>,
     pub cost: u16,
@@ -83,7 +90,10 @@ impl Default for Timers {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstanceConfig {
     pub router_id: Ipv4Addr,
+    /// The area of a router without interfaces (its stubs still make a router-LSA).
     pub area: Ipv4Addr,
+    /// Settings of areas that are not plain (stub); an area not listed is a normal one.
+    pub areas: BTreeMap<Ipv4Addr, AreaSettings>,
     pub interfaces: Vec<InterfaceConfig>,
     /// Prefixes of the router itself (its id, host addresses, routes to the host)
     /// advertised as stub links with a cost.
@@ -154,20 +164,52 @@ impl Interface {
     }
 }
 
+/// Where an LSA lives and floods (RFC 2328 12.1, A.4.1): one area, or the whole AS
+/// (type 5, every area but the stub ones).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Scope {
+    Area(Ipv4Addr),
+    As,
+}
+
+impl Scope {
+    /// The scope of an LSA of `ls_type` received or sent in `area`.
+    pub fn of(area: Ipv4Addr, ls_type: LsType) -> Scope {
+        match ls_type {
+            LsType::AsExternal => Scope::As,
+            _ => Scope::Area(area),
+        }
+    }
+}
+
+/// An LSA key with its scope: the same key may exist in several areas (our router-LSA,
+/// summaries).
+pub type ScopedKey = (Scope, LsaKey);
+
+/// One attached area: its settings, database and the summaries we want in it.
+#[derive(Debug, Clone, Default)]
+struct Area {
+    settings: AreaSettings,
+    lsdb: Lsdb,
+    summaries: Summaries,
+}
+
 pub struct Instance {
     cfg: InstanceConfig,
     ifaces: BTreeMap<TunnelId, Interface>,
-    lsdb: Lsdb,
+    areas: BTreeMap<Ipv4Addr, Area>,
+    /// AS-external-LSAs (type 5), shared by the non-stub areas.
+    external: Lsdb,
     throttle: Throttle,
     /// Sequence numbers we originated this run, by key.
-    mine: BTreeMap<LsaKey, i32>,
+    mine: BTreeMap<ScopedKey, i32>,
     /// Own LSAs that must be re-originated even if unchanged (seen newer from flooding).
-    force: BTreeSet<LsaKey>,
+    force: BTreeSet<ScopedKey>,
     originate_due: Option<Instant>,
     last_originated: Option<Instant>,
     next_age_check: Instant,
     /// MaxAge LSAs already flooded, waiting for acks before removal.
-    flushing: BTreeSet<LsaKey>,
+    flushing: BTreeSet<ScopedKey>,
     /// LSAs to put in updates per tunnel at the end of this step.
     flood_queue: BTreeMap<TunnelId, BTreeSet<LsaKey>>,
     routes: Vec<Route>,
@@ -192,7 +234,8 @@ impl Instance {
                 ..cfg.clone()
             },
             ifaces: BTreeMap::new(),
-            lsdb: Lsdb::default(),
+            areas: BTreeMap::new(),
+            external: Lsdb::default(),
             mine: BTreeMap::new(),
             force: BTreeSet::new(),
             originate_due: None,
@@ -229,8 +272,55 @@ impl Instance {
             .wrapping_add(u32::try_from(secs).unwrap_or(u32::MAX))
     }
 
-    pub fn lsdb(&self) -> &Lsdb {
-        &self.lsdb
+    /// Every database: one per attached area, and the AS-wide one.
+    pub fn lsdbs(&self) -> impl Iterator<Item = (Scope, &Lsdb)> {
+        self.areas
+            .iter()
+            .map(|(id, a)| (Scope::Area(*id), &a.lsdb))
+            .chain(std::iter::once((Scope::As, &self.external)))
+    }
+
+    /// The database of `scope`, if attached.
+    pub fn lsdb(&self, scope: Scope) -> Option<&Lsdb> {
+        match scope {
+            Scope::As => Some(&self.external),
+            Scope::Area(a) => self.areas.get(&a).map(|a| &a.lsdb),
+        }
+    }
+
+    fn lsdb_mut(&mut self, scope: Scope) -> Option<&mut Lsdb> {
+        match scope {
+            Scope::As => Some(&mut self.external),
+            Scope::Area(a) => self.areas.get_mut(&a).map(|a| &mut a.lsdb),
+        }
+    }
+
+    /// An LSA by key in the first database that holds it (tests, single-area views).
+    pub fn find_lsa(&self, key: &LsaKey) -> Option<&super::lsdb::Entry> {
+        self.lsdbs().find_map(|(_, db)| db.get(key))
+    }
+
+    fn entry(&self, scope: Scope, key: &LsaKey) -> Option<&super::lsdb::Entry> {
+        self.lsdb(scope)?.get(key)
+    }
+
+    /// The scope of `ls_type` on `tunnel`'s interface.
+    fn scope_on(&self, tunnel: TunnelId, ls_type: LsType) -> Option<Scope> {
+        let area = self.ifaces.get(&tunnel)?.cfg.area;
+        Some(Scope::of(area, ls_type))
+    }
+
+    fn is_stub(&self, area: Ipv4Addr) -> bool {
+        self.areas.get(&area).is_some_and(|a| a.settings.stub)
+    }
+
+    /// The option bits of our packets and LSAs in `area`: E unless it is a stub area.
+    fn options(&self, area: Ipv4Addr) -> u8 {
+        if self.is_stub(area) {
+            0
+        } else {
+            OPT_E
+        }
     }
 
     pub fn routes(&self) -> &[Route] {
@@ -262,9 +352,14 @@ impl Instance {
         self.ifaces.values().map(|i| (&i.cfg, i.neighbor.as_ref()))
     }
 
-    /// The area this instance runs in.
-    pub fn area(&self) -> Ipv4Addr {
-        self.cfg.area
+    /// The areas this instance is attached to, with their settings.
+    pub fn areas(&self) -> impl Iterator<Item = (Ipv4Addr, AreaSettings)> + '_ {
+        self.areas.iter().map(|(id, a)| (*id, a.settings))
+    }
+
+    /// True when attached to several areas (an area border router).
+    pub fn is_abr(&self) -> bool {
+        self.areas.len() > 1
     }
 
     fn count(&mut self, what: &'static str) {
@@ -321,17 +416,57 @@ impl Instance {
         at
     }
 
+    /// The areas `cfg` attaches the router to, with their settings: those of its
+    /// interfaces, or the default area when it has none.
+    fn attached(cfg: &InstanceConfig) -> BTreeMap<Ipv4Addr, AreaSettings> {
+        let mut ids: BTreeSet<Ipv4Addr> = cfg.interfaces.iter().map(|i| i.area).collect();
+        if ids.is_empty() {
+            ids.insert(cfg.area);
+        }
+        ids.into_iter()
+            .map(|id| (id, cfg.areas.get(&id).copied().unwrap_or_default()))
+            .collect()
+    }
+
     fn configure(&mut self, cfg: InstanceConfig, now: Instant) {
-        if cfg.router_id != self.cfg.router_id || cfg.area != self.cfg.area {
+        if cfg.router_id != self.cfg.router_id {
             // A new identity: start over.
             for t in self.ifaces.keys().copied().collect::<Vec<_>>() {
                 self.event(now, t, Event::KillNbr);
             }
             self.ifaces.clear();
-            self.lsdb = Lsdb::default();
+            self.areas.clear();
+            self.external = Lsdb::default();
             self.mine.clear();
             self.flushing.clear();
             self.dd_seed = u32::from(cfg.router_id).rotate_left(16) | 1;
+        }
+        // Areas: a new one starts empty; one left, or whose kind changed (its neighbors
+        // must agree on the E bit again), is dropped with everything of ours in it.
+        let attached = Self::attached(&cfg);
+        let gone: Vec<Ipv4Addr> = self
+            .areas
+            .iter()
+            .filter(|(id, a)| attached.get(id) != Some(&a.settings))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in gone {
+            for (t, i) in self.ifaces.clone() {
+                if i.cfg.area == id {
+                    self.event(now, t, Event::KillNbr);
+                    self.ifaces.remove(&t);
+                }
+            }
+            self.areas.remove(&id);
+            let scope = Scope::Area(id);
+            self.mine.retain(|(s, _), _| *s != scope);
+            self.flushing.retain(|(s, _)| *s != scope);
+        }
+        for (id, settings) in &attached {
+            self.areas.entry(*id).or_insert_with(|| Area {
+                settings: *settings,
+                ..Area::default()
+            });
         }
         let wanted: BTreeSet<TunnelId> = cfg.interfaces.iter().map(|i| i.tunnel).collect();
         for t in self.ifaces.keys().copied().collect::<Vec<_>>() {
@@ -344,7 +479,8 @@ impl Instance {
             match self.ifaces.get_mut(&ic.tunnel) {
                 Some(i) if i.cfg == *ic => {}
                 Some(i) => {
-                    let restart = i.cfg.hello != ic.hello || i.cfg.dead != ic.dead;
+                    let restart =
+                        i.cfg.hello != ic.hello || i.cfg.dead != ic.dead || i.cfg.area != ic.area;
                     i.cfg = ic.clone();
                     i.hello_due = now;
                     if restart {
@@ -377,9 +513,13 @@ impl Instance {
 
     fn send(&mut self, tunnel: TunnelId, body: Body) -> Vec<u8> {
         let key = self.ifaces.get(&tunnel).and_then(|i| i.cfg.auth.clone());
+        let area_id = self
+            .ifaces
+            .get(&tunnel)
+            .map_or(self.cfg.area, |i| i.cfg.area);
         let repr = PacketRepr {
             router_id: self.cfg.router_id,
-            area_id: self.cfg.area,
+            area_id,
             auth: match &key {
                 None => Auth::Null,
                 Some(k) => Auth::Crypto {
@@ -416,7 +556,7 @@ impl Instance {
         let hello = Hello {
             network_mask: i.cfg.address.map_or(Ipv4Addr::UNSPECIFIED, |a| a.mask()),
             hello_interval: i.cfg.hello,
-            options: OPT_E,
+            options: self.options(i.cfg.area),
             priority: 1,
             dead_interval: i.cfg.dead,
             designated_router: Ipv4Addr::UNSPECIFIED,
@@ -434,7 +574,10 @@ impl Instance {
         let mut batch: Vec<Lsa> = Vec::new();
         let mut size = 4;
         for key in keys {
-            let Some(e) = self.lsdb.get(key) else {
+            let Some(e) = self
+                .scope_on(tunnel, key.ls_type)
+                .and_then(|scope| self.entry(scope, key))
+            else {
                 continue;
             };
             let lsa = e.for_flooding(now);
@@ -452,6 +595,10 @@ impl Instance {
     }
 
     fn send_dd(&mut self, tunnel: TunnelId, init: bool) {
+        let Some(area) = self.ifaces.get(&tunnel).map(|i| i.cfg.area) else {
+            return;
+        };
+        let options = self.options(area);
         let Some(i) = self.ifaces.get_mut(&tunnel) else {
             return;
         };
@@ -473,7 +620,7 @@ impl Instance {
         n.more_sent = more;
         let dd = DbDesc {
             mtu,
-            options: OPT_E,
+            options,
             flags,
             seq: n.dd_seq,
             headers,
@@ -537,6 +684,7 @@ impl Instance {
         };
         let dead = Duration::from_secs(u64::from(i.cfg.dead));
         let rxmt = i.cfg.retransmit;
+        let area = i.cfg.area;
         let Some(n) = i.neighbor.as_mut() else {
             return;
         };
@@ -550,7 +698,17 @@ impl Instance {
                 Action::ResetInactivity => n.inactivity = Some(now + dead),
                 Action::StartExStart => start_exstart = true,
                 Action::BuildSummary => {
-                    n.summary = self.lsdb.iter().map(|(_, e)| e.header(now)).collect();
+                    // The area's database, and the AS-external-LSAs unless it is a stub.
+                    let a = self.areas.get(&area);
+                    let external = a
+                        .is_some_and(|a| !a.settings.stub)
+                        .then_some(&self.external);
+                    n.summary = a
+                        .map(|a| &a.lsdb)
+                        .into_iter()
+                        .chain(external)
+                        .flat_map(|db| db.iter().map(|(_, e)| e.header(now)))
+                        .collect();
                 }
                 Action::SendRequests => send_requests = true,
                 Action::ClearLists => n.clear_lists(),
@@ -621,7 +779,11 @@ impl Instance {
                 return;
             }
         };
-        if repr.area_id != self.cfg.area {
+        if self
+            .ifaces
+            .get(&tunnel)
+            .is_some_and(|i| i.cfg.area != repr.area_id)
+        {
             return self.count("wrong_area");
         }
         if repr.router_id == self.cfg.router_id {
@@ -726,7 +888,8 @@ impl Instance {
         if h.hello_interval != i.cfg.hello || h.dead_interval != i.cfg.dead {
             return self.count("hello_timer_mismatch");
         }
-        if h.options & OPT_E != OPT_E {
+        // 10.5: the E bit must match the area's kind (clear in a stub area).
+        if h.options & OPT_E != self.options(i.cfg.area) & OPT_E {
             return self.count("options_mismatch");
         }
         if i.neighbor.as_ref().is_some_and(|n| n.router_id != rid) {
@@ -845,12 +1008,20 @@ impl Instance {
             return self.event(now, tunnel, Event::SeqNumberMismatch);
         }
         n.last_rx_dd = Some((dd.flags, dd.options, dd.seq));
+        let area = self.ifaces.get(&tunnel).map_or(BACKBONE, |i| i.cfg.area);
         for h in &dd.headers {
             let Some(key) = h.key() else {
                 self.count("dd_unknown_lsa_type");
                 return self.event(now, tunnel, Event::SeqNumberMismatch);
             };
-            let ours = self.lsdb.get(&key).map(|e| e.header(now));
+            // 10.6: no AS-external-LSAs in a stub area.
+            if key.ls_type == LsType::AsExternal && self.is_stub(area) {
+                self.count("external_in_stub_area");
+                return self.event(now, tunnel, Event::SeqNumberMismatch);
+            }
+            let ours = self
+                .entry(Scope::of(area, key.ls_type), &key)
+                .map(|e| e.header(now));
             if ours.is_none_or(|o| h.compare(&o) == Ordering::Greater) {
                 if let Some(n) = self.nbr(tunnel) {
                     n.requests.insert(key, *h);
@@ -891,7 +1062,12 @@ impl Instance {
         }
         let mut keys = Vec::new();
         for r in reqs {
-            match r.key().filter(|k| self.lsdb.get(k).is_some()) {
+            let held = |k: &LsaKey| {
+                self.scope_on(tunnel, k.ls_type)
+                    .and_then(|s| self.entry(s, k))
+                    .is_some()
+            };
+            match r.key().filter(held) {
                 Some(k) => keys.push(k),
                 None => {
                     self.count("bad_ls_request");
@@ -909,8 +1085,8 @@ impl Instance {
         for h in headers {
             let Some(key) = h.key() else { continue };
             let same = self
-                .lsdb
-                .get(&key)
+                .scope_on(tunnel, key.ls_type)
+                .and_then(|s| self.entry(s, &key))
                 .is_some_and(|e| e.header(now).compare(h) == Ordering::Equal);
             if let Some(n) = self.nbr(tunnel) {
                 if same {
@@ -930,11 +1106,17 @@ impl Instance {
         }
         let mut acks = Vec::new();
         let mut send_back = Vec::new();
+        let area = self.ifaces.get(&tunnel).map_or(BACKBONE, |i| i.cfg.area);
         for lsa in lsas {
             let key = lsa.key();
+            // (3) An AS-external-LSA has no place in a stub area.
+            if key.ls_type == LsType::AsExternal && self.is_stub(area) {
+                self.count("external_in_stub_area");
+                continue;
+            }
+            let scope = Scope::of(area, key.ls_type);
             let db = self
-                .lsdb
-                .get(&key)
+                .entry(scope, &key)
                 .map(|e| (e.header(now), e.installed, e.flooded));
             let exchanging = self
                 .ifaces
@@ -962,12 +1144,8 @@ impl Instance {
                     }
                 }
                 // (5b-d) Forget older instances, flood it on, install it.
-                for i in self.ifaces.values_mut() {
-                    if let Some(n) = i.neighbor.as_mut() {
-                        n.retransmit.remove(&key);
-                    }
-                }
-                self.flood(now, &key, Some(tunnel));
+                self.forget_retransmits(scope, &key);
+                self.flood(now, scope, &key, Some(tunnel));
                 let mut answers_request = false;
                 if let Some(n) = self.nbr(tunnel) {
                     if n.requests
@@ -981,18 +1159,21 @@ impl Instance {
                 }
                 let header = lsa.header;
                 let max_age = header.age >= MAX_AGE;
-                if self.lsdb.install_received(lsa, now, !answers_request) {
+                let changed = self
+                    .lsdb_mut(scope)
+                    .is_some_and(|db| db.install_received(lsa, now, !answers_request));
+                if changed {
                     self.throttle.schedule(now);
                 }
                 if !max_age {
-                    self.flushing.remove(&key);
+                    self.flushing.remove(&(scope, key));
                 }
                 // The flood above queued keys; they go out at the end of the step.
                 acks.push(header);
                 // (5f) Our own LSA from an earlier life: take its number and move on.
                 if key.adv_router == self.cfg.router_id {
                     self.count("self_originated_received");
-                    self.force.insert(key);
+                    self.force.insert((scope, key));
                     self.schedule_originate(now);
                 }
                 continue;
@@ -1037,10 +1218,24 @@ impl Instance {
         }
     }
 
-    /// RFC 2328 13.3: queue `key` to every adjacent neighbor but the one it came from.
-    fn flood(&mut self, now: Instant, key: &LsaKey, from: Option<TunnelId>) {
+    /// RFC 2328 13.3: queue `key` to every adjacent neighbor in its scope but the one it
+    /// came from (type 5: every interface not in a stub area).
+    fn flood(&mut self, now: Instant, scope: Scope, key: &LsaKey, from: Option<TunnelId>) {
+        let stubs: BTreeSet<Ipv4Addr> = self
+            .areas
+            .iter()
+            .filter(|(_, a)| a.settings.stub)
+            .map(|(id, _)| *id)
+            .collect();
         for (tunnel, i) in self.ifaces.iter_mut() {
             if Some(*tunnel) == from {
+                continue;
+            }
+            let in_scope = match scope {
+                Scope::Area(a) => i.cfg.area == a,
+                Scope::As => !stubs.contains(&i.cfg.area),
+            };
+            if !in_scope {
                 continue;
             }
             let rxmt = i.cfg.retransmit;
@@ -1071,9 +1266,25 @@ impl Instance {
         self.originate_due = Some(at);
     }
 
-    fn router_lsa_body(&self) -> RouterLsa {
+    /// Takes `key` of `scope` off the retransmission lists of the neighbors in scope.
+    fn forget_retransmits(&mut self, scope: Scope, key: &LsaKey) {
+        for i in self.ifaces.values_mut() {
+            let in_scope = match scope {
+                Scope::Area(a) => i.cfg.area == a,
+                Scope::As => true,
+            };
+            if let Some(n) = i.neighbor.as_mut().filter(|_| in_scope) {
+                n.retransmit.remove(key);
+            }
+        }
+    }
+
+    /// Our router-LSA in `area` (12.4.1): the links of the area's interfaces, the
+    /// router's own stubs (in every area), B when a border router, E when redistributing
+    /// (not in a stub area, where there are no externals).
+    fn router_lsa_body(&self, area: Ipv4Addr) -> RouterLsa {
         let mut links = Vec::new();
-        for i in self.ifaces.values() {
+        for i in self.ifaces.values().filter(|i| i.cfg.area == area) {
             if let Some(n) = i.neighbor.as_ref().filter(|n| n.state == State::Full) {
                 links.push(RouterLink {
                     kind: LinkKind::PointToPoint,
@@ -1099,55 +1310,88 @@ impl Instance {
                 metric: *cost,
             });
         }
-        RouterLsa {
-            flags: if self.cfg.externals.is_empty() {
-                0
-            } else {
-                FLAG_E
-            },
-            links,
+        let mut flags = 0;
+        if self.is_abr() {
+            flags |= FLAG_B;
         }
+        if self.originates_externals() && !self.is_stub(area) {
+            flags |= FLAG_E;
+        }
+        RouterLsa { flags, links }
+    }
+
+    /// Type-5 LSAs go out only if some attached area takes them.
+    fn originates_externals(&self) -> bool {
+        !self.cfg.externals.is_empty() && self.areas.values().any(|a| !a.settings.stub)
+    }
+
+    /// Every LSA we want in the databases now, with its scope.
+    fn desired(&self) -> Vec<(ScopedKey, LsaBody)> {
+        let rid = self.cfg.router_id;
+        let key = |ls_type, id| LsaKey {
+            ls_type,
+            id,
+            adv_router: rid,
+        };
+        let mut desired = Vec::new();
+        for (id, area) in &self.areas {
+            let scope = Scope::Area(*id);
+            desired.push((
+                (scope, key(LsType::Router, rid)),
+                LsaBody::Router(self.router_lsa_body(*id)),
+            ));
+            for (prefix, metric) in &area.summaries.networks {
+                desired.push((
+                    (scope, key(LsType::SummaryNetwork, prefix.network())),
+                    LsaBody::Summary(SummaryLsa {
+                        mask: prefix.mask(),
+                        metric: *metric,
+                    }),
+                ));
+            }
+            for (asbr, metric) in &area.summaries.asbrs {
+                desired.push((
+                    (scope, key(LsType::SummaryAsbr, *asbr)),
+                    LsaBody::Summary(SummaryLsa {
+                        mask: Ipv4Addr::UNSPECIFIED,
+                        metric: *metric,
+                    }),
+                ));
+            }
+        }
+        if self.originates_externals() {
+            for e in &self.cfg.externals {
+                desired.push((
+                    (Scope::As, key(LsType::AsExternal, e.prefix.network())),
+                    LsaBody::External(ExternalLsa {
+                        mask: e.prefix.mask(),
+                        e2: e.e2,
+                        metric: e.metric,
+                        forwarding: Ipv4Addr::UNSPECIFIED,
+                        tag: 0,
+                    }),
+                ));
+            }
+        }
+        desired
     }
 
     fn originate(&mut self, now: Instant) {
         self.originate_due = None;
         self.last_originated = Some(now);
         let rid = self.cfg.router_id;
-        let mut desired: Vec<(LsaKey, LsaBody)> = vec![(
-            LsaKey {
-                ls_type: LsType::Router,
-                id: rid,
-                adv_router: rid,
-            },
-            LsaBody::Router(self.router_lsa_body()),
-        )];
-        for e in &self.cfg.externals {
-            desired.push((
-                LsaKey {
-                    ls_type: LsType::AsExternal,
-                    id: e.prefix.network(),
-                    adv_router: rid,
-                },
-                LsaBody::External(ExternalLsa {
-                    mask: e.prefix.mask(),
-                    e2: e.e2,
-                    metric: e.metric,
-                    forwarding: Ipv4Addr::UNSPECIFIED,
-                    tag: 0,
-                }),
-            ));
-        }
-        let wanted: BTreeSet<LsaKey> = desired.iter().map(|(k, _)| *k).collect();
-        for (key, body) in desired {
-            let current = self.lsdb.get(&key);
+        let desired = self.desired();
+        let wanted: BTreeSet<ScopedKey> = desired.iter().map(|(k, _)| *k).collect();
+        for ((scope, key), body) in desired {
+            let current = self.entry(scope, &key);
             let need = match current {
                 None => true,
                 Some(e) => {
                     e.lsa.body != body
                         || e.is_max_age(now)
-                        || self.mine.get(&key) != Some(&e.lsa.header.seq)
+                        || self.mine.get(&(scope, key)) != Some(&e.lsa.header.seq)
                         || e.age(now) >= LS_REFRESH_TIME
-                        || self.force.contains(&key)
+                        || self.force.contains(&(scope, key))
                 }
             };
             if !need {
@@ -1157,14 +1401,18 @@ impl Instance {
                 None => INITIAL_SEQUENCE,
                 Some(MAX_SEQUENCE) => {
                     // Wrap (RFC 2328 12.1.6): flush the old instance first.
-                    self.premature_age(now, key);
+                    self.premature_age(now, scope, key);
                     continue;
                 }
                 Some(s) => s.wrapping_add(1).max(INITIAL_SEQUENCE),
             };
+            let options = match scope {
+                Scope::Area(a) => self.options(a),
+                Scope::As => OPT_E,
+            };
             let header = LsaHeader {
                 age: 0,
-                options: OPT_E,
+                options,
                 ls_type: key.ls_type.to_u8(),
                 id: key.id,
                 adv_router: rid,
@@ -1173,45 +1421,46 @@ impl Instance {
                 length: 0,
             };
             let lsa = Lsa::build(header, body);
-            self.mine.insert(key, seq);
+            self.mine.insert((scope, key), seq);
             self.count("lsa_originated");
-            for i in self.ifaces.values_mut() {
-                if let Some(n) = i.neighbor.as_mut() {
-                    n.retransmit.remove(&key);
-                }
-            }
-            if self.lsdb.install(lsa, now) {
+            self.forget_retransmits(scope, &key);
+            if self.lsdb_mut(scope).is_some_and(|db| db.install(lsa, now)) {
                 self.throttle.schedule(now);
             }
-            self.flushing.remove(&key);
-            self.flood(now, &key, None);
+            self.flushing.remove(&(scope, key));
+            self.flood(now, scope, &key, None);
         }
         self.force.clear();
         // Own LSAs nobody wants any more are flushed.
-        let stale: Vec<LsaKey> = self
-            .lsdb
-            .iter()
-            .filter(|(k, e)| k.adv_router == rid && !wanted.contains(k) && !e.is_max_age(now))
-            .map(|(k, _)| *k)
+        let stale: Vec<ScopedKey> = self
+            .lsdbs()
+            .flat_map(|(scope, db)| {
+                db.iter()
+                    .filter(move |(k, e)| k.adv_router == rid && !e.is_max_age(now))
+                    .map(move |(k, _)| (scope, *k))
+            })
+            .filter(|sk| !wanted.contains(sk))
             .collect();
-        for key in stale {
-            self.premature_age(now, key);
+        for (scope, key) in stale {
+            self.premature_age(now, scope, key);
         }
     }
 
     /// Sets an LSA's age to MaxAge and floods it (RFC 2328 14.1).
-    fn premature_age(&mut self, now: Instant, key: LsaKey) {
-        let Some(e) = self.lsdb.get(&key) else {
+    fn premature_age(&mut self, now: Instant, scope: Scope, key: LsaKey) {
+        let Some(e) = self.entry(scope, &key) else {
             return;
         };
         let mut lsa = e.lsa.clone();
         lsa.set_age(MAX_AGE);
-        self.lsdb.install(lsa, now);
-        self.mine.remove(&key);
+        if let Some(db) = self.lsdb_mut(scope) {
+            db.install(lsa, now);
+        }
+        self.mine.remove(&(scope, key));
         self.throttle.schedule(now);
-        self.flushing.insert(key);
+        self.flushing.insert((scope, key));
         self.count("lsa_flushed");
-        self.flood(now, &key, None);
+        self.flood(now, scope, &key, None);
     }
 
     // ---- timers ----
@@ -1289,35 +1538,42 @@ impl Instance {
             .values()
             .filter_map(|i| i.neighbor.as_ref())
             .any(|n| matches!(n.state, State::Exchange | State::Loading));
-        for (key, e) in self.lsdb.iter() {
-            let age = e.age(now);
-            if key.adv_router == rid && (LS_REFRESH_TIME..MAX_AGE).contains(&age) {
-                refresh = true;
-            }
-            if age >= MAX_AGE {
-                if !self.flushing.contains(key) {
-                    newly_max.push(*key);
+        for (scope, db) in self.lsdbs() {
+            for (key, e) in db.iter() {
+                let age = e.age(now);
+                if key.adv_router == rid && (LS_REFRESH_TIME..MAX_AGE).contains(&age) {
+                    refresh = true;
+                }
+                if age < MAX_AGE {
+                    continue;
+                }
+                let sk = (scope, *key);
+                if !self.flushing.contains(&sk) {
+                    newly_max.push(sk);
                 } else {
+                    // Conservative across areas: the same key pending anywhere waits.
                     let pending = self
                         .ifaces
                         .values()
                         .filter_map(|i| i.neighbor.as_ref())
                         .any(|n| n.retransmit.contains(key));
                     if !pending && !exchanging {
-                        removable.push(*key);
+                        removable.push(sk);
                     }
                 }
             }
         }
-        for key in newly_max {
-            self.flushing.insert(key);
+        for (scope, key) in newly_max {
+            self.flushing.insert((scope, key));
             self.throttle.schedule(now);
-            self.flood(now, &key, None);
+            self.flood(now, scope, &key, None);
         }
-        for key in removable {
-            self.flushing.remove(&key);
-            self.lsdb.remove(&key);
-            self.mine.remove(&key);
+        for (scope, key) in removable {
+            self.flushing.remove(&(scope, key));
+            if let Some(db) = self.lsdb_mut(scope) {
+                db.remove(&key);
+            }
+            self.mine.remove(&(scope, key));
             // A wrapped own LSA is originated afresh once its flush is done.
             if key.adv_router == rid {
                 self.schedule_originate(now);
@@ -1329,24 +1585,46 @@ impl Instance {
     }
 
     fn run_spf(&mut self, now: Instant) {
-        let adjacencies: Vec<Adjacency> = self
-            .ifaces
-            .values()
-            .filter_map(|i| {
-                let n = i.neighbor.as_ref().filter(|n| n.state == State::Full)?;
-                Some(Adjacency {
+        let mut adjacencies: BTreeMap<Ipv4Addr, Vec<Adjacency>> = BTreeMap::new();
+        for i in self.ifaces.values() {
+            if let Some(n) = i.neighbor.as_ref().filter(|n| n.state == State::Full) {
+                adjacencies.entry(i.cfg.area).or_default().push(Adjacency {
                     neighbor: n.router_id,
                     tunnel: i.cfg.tunnel,
                     cost: i.cfg.cost,
-                })
+                });
+            }
+        }
+        let inputs: Vec<AreaInput> = self
+            .areas
+            .iter()
+            .map(|(id, a)| AreaInput {
+                id: *id,
+                lsdb: &a.lsdb,
+                adjacencies: adjacencies.get(id).map_or(&[], Vec::as_slice),
             })
             .collect();
-        let result = spf::run(&self.lsdb, self.cfg.router_id, &adjacencies, now);
+        let result = spf::run_areas(&inputs, &self.external, self.cfg.router_id, now);
         tracing::debug!(
             routes = result.routes.len(),
-            routers = result.routers.len(),
+            areas = result.trees.len(),
             "ospf spf"
         );
+        // A border router's summaries follow its routing table.
+        let settings: BTreeMap<Ipv4Addr, AreaSettings> =
+            self.areas.iter().map(|(id, a)| (*id, a.settings)).collect();
+        let mut summaries = abr::summaries(&settings, &result);
+        let mut changed = false;
+        for (id, a) in self.areas.iter_mut() {
+            let s = summaries.remove(id).unwrap_or_default();
+            if a.summaries != s {
+                a.summaries = s;
+                changed = true;
+            }
+        }
+        if changed {
+            self.schedule_originate(now);
+        }
         if result.routes != self.routes {
             self.routes = result.routes;
             self.out.push(Output::Routes(self.routes.clone()));

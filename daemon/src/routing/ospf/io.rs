@@ -6,8 +6,11 @@
 //! Owns no protocol logic: every decision is the instance's. Builds the instance's
 //! configuration from the router's (`[ospf]`, tunnels, host prefixes, redistribution).
 
+use super::abr::AreaSettings;
 use super::auth::{Algorithm, AuthKey};
-use super::instance::{External, Input, Instance, InstanceConfig, InterfaceConfig, Output, Timers};
+use super::instance::{
+    External, Input, Instance, InstanceConfig, InterfaceConfig, Output, Scope, Timers,
+};
 use super::lsa::{Lsa, MAX_AGE};
 use super::neighbor::State;
 use super::packet::IP_PROTOCOL;
@@ -47,6 +50,7 @@ const RIB_DELAY: Duration = Duration::from_millis(100);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NeighborInfo {
     pub tunnel: String,
+    pub area: Ipv4Addr,
     pub router_id: Ipv4Addr,
     pub state: State,
     /// Source address of its packets.
@@ -62,6 +66,7 @@ pub struct NeighborInfo {
 pub struct InterfaceInfo {
     pub tunnel: String,
     pub id: TunnelId,
+    pub area: Ipv4Addr,
     pub address: Option<Ipv4Network>,
     pub cost: u16,
     pub hello: u16,
@@ -77,6 +82,8 @@ pub struct InterfaceInfo {
 /// shown).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LsdbEntry {
+    /// The area whose database holds it, or the AS (type 5).
+    pub scope: Scope,
     pub lsa: Lsa,
     pub installed: Instant,
 }
@@ -93,7 +100,12 @@ impl LsdbEntry {
 pub struct OspfStatus {
     pub running: bool,
     pub router_id: Option<Ipv4Addr>,
+    /// The first attached area (the backbone if attached).
     pub area: Option<Ipv4Addr>,
+    /// Every attached area with its kind.
+    pub areas: Vec<(Ipv4Addr, AreaSettings)>,
+    /// Attached to several areas: an area border router.
+    pub abr: bool,
     pub interfaces: Vec<InterfaceInfo>,
     pub neighbors: Vec<NeighborInfo>,
     pub routes: Vec<Route>,
@@ -341,12 +353,15 @@ impl Speaker {
         let status = OspfStatus {
             running: true,
             router_id: Some(i.router_id()),
-            area: Some(i.area()),
+            area: i.areas().next().map(|(id, _)| id),
+            areas: i.areas().collect(),
+            abr: i.is_abr(),
             interfaces: i
                 .interfaces()
                 .map(|(c, n)| InterfaceInfo {
                     tunnel: c.name.clone(),
                     id: c.tunnel,
+                    area: c.area,
                     address: c.address,
                     cost: c.cost,
                     hello: c.hello,
@@ -364,6 +379,7 @@ impl Speaker {
                         tunnel: tunnels
                             .get(c.tunnel)
                             .map_or_else(|| c.name.clone(), |t| t.name.clone()),
+                        area: c.area,
                         router_id: n.router_id,
                         state: n.state,
                         address: n.address,
@@ -375,13 +391,15 @@ impl Speaker {
                 })
                 .collect(),
             routes: i.routes().to_vec(),
-            lsas: i.lsdb().len(),
+            lsas: i.lsdbs().map(|(_, db)| db.len()).sum(),
             lsdb: i
-                .lsdb()
-                .iter()
-                .map(|(_, e)| LsdbEntry {
-                    lsa: e.lsa.clone(),
-                    installed: e.installed,
+                .lsdbs()
+                .flat_map(|(scope, db)| {
+                    db.iter().map(move |(_, e)| LsdbEntry {
+                        scope,
+                        lsa: e.lsa.clone(),
+                        installed: e.installed,
+                    })
                 })
                 .collect(),
             spf_runs: i.spf_runs(),
@@ -583,6 +601,7 @@ pub fn instance_config_with(
         interfaces.push(InterfaceConfig {
             tunnel: tunnel.id,
             name: t.name.clone(),
+            area: o.area.unwrap_or(ospf.area),
             address,
             cost: o.cost.unwrap_or(DEFAULT_OSPF_COST),
             hello: o.hello.unwrap_or(hello),
@@ -649,6 +668,20 @@ pub fn instance_config_with(
     InstanceConfig {
         router_id: rid,
         area: ospf.area,
+        areas: ospf
+            .areas
+            .iter()
+            .map(|a| {
+                (
+                    a.id,
+                    AreaSettings {
+                        stub: a.stub,
+                        no_summary: a.no_summary,
+                        default_cost: a.default_cost,
+                    },
+                )
+            })
+            .collect(),
         interfaces,
         stubs,
         externals: externals.into_values().collect(),

@@ -15,6 +15,7 @@
 //! This room owns OSPF's own state only; it reaches the router through `io`, and the
 //! router never calls into it.
 
+pub mod abr;
 pub mod auth;
 pub mod instance;
 pub mod io;

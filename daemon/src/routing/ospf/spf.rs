@@ -8,7 +8,7 @@
 //! Pure: reads an LSDB snapshot and the root's own adjacencies, returns routes. Transit
 //! networks (network-LSAs, for LAN interfaces) are not walked yet.
 
-use super::lsa::{LinkKind, LsType, Lsa, LsaBody, LsaKey, LS_INFINITY};
+use super::lsa::{LinkKind, LsType, Lsa, LsaBody, LsaKey, FLAG_E, LS_INFINITY};
 use super::lsdb::Lsdb;
 use crate::dataplane::TunnelId;
 use ipnetwork::Ipv4Network;
@@ -101,12 +101,29 @@ fn offer(table: &mut HashMap<Ipv4Network, Route>, route: Route) {
     }
 }
 
-/// Runs the calculation for `root` over `lsdb`. `adjacencies` are the root's Full
-/// point-to-point neighbors (which tunnel, at what cost): the first hop of every path.
-pub fn run(lsdb: &Lsdb, root: Ipv4Addr, adjacencies: &[Adjacency], now: Instant) -> SpfResult {
+/// Next hops: the root's tunnels of every shortest path.
+pub type Hops = BTreeSet<TunnelId>;
+
+/// One area's shortest-path tree (RFC 2328 16.1).
+#[derive(Debug, Clone, Default)]
+pub struct AreaTree {
+    /// Routers reached, with cost and next hops (the root itself not included).
+    pub routers: BTreeMap<Ipv4Addr, (u32, Hops)>,
+    /// Routers reached whose router-LSA has the E bit (AS boundary routers).
+    pub asbrs: BTreeSet<Ipv4Addr>,
+    /// Stub networks of the reached routers, best per prefix.
+    pub intra: Vec<Route>,
+    /// The root's own stub networks in this area (connected: no route, but an area
+    /// border router summarizes them into its other areas).
+    pub local: Vec<(Ipv4Network, u32)>,
+}
+
+/// Dijkstra over `lsdb` (one area's router-LSAs) from `root`, then the stub networks
+/// (16.1). `adjacencies` are the root's Full point-to-point neighbors in this area.
+pub fn area_tree(lsdb: &Lsdb, root: Ipv4Addr, adjacencies: &[Adjacency], now: Instant) -> AreaTree {
     // Dijkstra over routers; a vertex's next hops are the union over its shortest paths.
-    let mut best: HashMap<Ipv4Addr, (u32, BTreeSet<TunnelId>)> = HashMap::new();
-    let mut done: BTreeMap<Ipv4Addr, (u32, BTreeSet<TunnelId>)> = BTreeMap::new();
+    let mut best: HashMap<Ipv4Addr, (u32, Hops)> = HashMap::new();
+    let mut done: BTreeMap<Ipv4Addr, (u32, Hops)> = BTreeMap::new();
     let mut heap = BinaryHeap::new();
     let root_lsa = router_lsa(lsdb, root, now);
     for a in adjacencies {
@@ -169,10 +186,24 @@ pub fn run(lsdb: &Lsdb, root: Ipv4Addr, adjacencies: &[Adjacency], now: Instant)
 
     // Stub networks of every reached router (the root's own are local, not routes).
     let mut table: HashMap<Ipv4Network, Route> = HashMap::new();
-    for (rid, (cost, hops)) in done.iter().filter(|(rid, _)| **rid != root) {
+    let mut asbrs = BTreeSet::new();
+    let mut local = Vec::new();
+    for (rid, (cost, hops)) in done.iter() {
         let Some(LsaBody::Router(r)) = router_lsa(lsdb, *rid, now).map(|l| &l.body) else {
             continue;
         };
+        if *rid == root {
+            local = r
+                .links
+                .iter()
+                .filter(|l| l.kind == LinkKind::Stub)
+                .filter_map(|l| Some((prefix_of(l.id, l.data)?, u32::from(l.metric))))
+                .collect();
+            continue;
+        }
+        if r.flags & FLAG_E != 0 {
+            asbrs.insert(*rid);
+        }
         for l in r.links.iter().filter(|l| l.kind == LinkKind::Stub) {
             if let Some(prefix) = prefix_of(l.id, l.data) {
                 offer(
@@ -188,77 +219,243 @@ pub fn run(lsdb: &Lsdb, root: Ipv4Addr, adjacencies: &[Adjacency], now: Instant)
             }
         }
     }
-    let intra: Vec<Route> = table.values().cloned().collect();
+    done.remove(&root);
+    let mut intra: Vec<Route> = table.into_values().collect();
+    intra.sort_by_key(|r| (r.prefix.network(), r.prefix.prefix()));
+    AreaTree {
+        routers: done,
+        asbrs,
+        intra,
+        local,
+    }
+}
 
-    // Summaries (16.2) and externals (16.4).
+/// Inter-area routes (16.2) from the summary-LSAs (type 3) of an area whose tree is
+/// `tree`, offered into `table`; and the AS boundary routers the area's ASBR-summaries
+/// (type 4) reach, offered into `asbrs`. Summaries of the root itself are skipped.
+fn inter_area(
+    lsdb: &Lsdb,
+    root: Ipv4Addr,
+    tree: &AreaTree,
+    now: Instant,
+    table: &mut HashMap<Ipv4Network, Route>,
+    asbrs: &mut BTreeMap<Ipv4Addr, (u32, Hops)>,
+) {
     for lsa in lsdb.live(now) {
         let adv = lsa.header.adv_router;
         if adv == root {
             continue;
         }
-        let Some((dist, hops)) = done.get(&adv) else {
+        let Some((dist, hops)) = tree.routers.get(&adv) else {
             continue;
         };
-        match (&lsa.body, lsa.header.ls_type) {
-            (LsaBody::Summary(s), 3) if s.metric < LS_INFINITY => {
+        let LsaBody::Summary(s) = &lsa.body else {
+            continue;
+        };
+        if s.metric >= LS_INFINITY {
+            continue;
+        }
+        let cost = dist.saturating_add(s.metric);
+        match lsa.header.ls_type {
+            3 => {
                 if let Some(prefix) = prefix_of(lsa.header.id, s.mask) {
                     offer(
-                        &mut table,
+                        table,
                         Route {
                             prefix,
                             path_type: PathType::InterArea,
-                            cost: dist.saturating_add(s.metric),
+                            cost,
                             cost2: 0,
                             next_hops: hops.clone(),
                         },
                     );
                 }
             }
-            (LsaBody::External(e), 5) if e.metric < LS_INFINITY => {
-                let Some(prefix) = prefix_of(lsa.header.id, e.mask) else {
-                    continue;
-                };
-                // A forwarding address must be reached by an intra-area route.
-                let (dist, hops) = if e.forwarding.is_unspecified() {
-                    (*dist, hops.clone())
-                } else {
-                    match intra
-                        .iter()
-                        .filter(|r| r.prefix.contains(e.forwarding))
-                        .max_by_key(|r| r.prefix.prefix())
-                    {
-                        Some(r) => (r.cost, r.next_hops.clone()),
-                        None => continue,
-                    }
-                };
-                let route = if e.e2 {
-                    Route {
-                        prefix,
-                        path_type: PathType::External2,
-                        cost: e.metric,
-                        cost2: dist,
-                        next_hops: hops,
-                    }
-                } else {
-                    Route {
-                        prefix,
-                        path_type: PathType::External1,
-                        cost: dist.saturating_add(e.metric),
-                        cost2: 0,
-                        next_hops: hops,
-                    }
-                };
-                offer(&mut table, route);
-            }
+            4 if lsa.header.id != root => offer_router(asbrs, lsa.header.id, cost, hops),
             _ => {}
         }
     }
+}
+
+/// Keeps the cheaper path to a router, uniting next hops on a tie.
+fn offer_router(map: &mut BTreeMap<Ipv4Addr, (u32, Hops)>, rid: Ipv4Addr, cost: u32, hops: &Hops) {
+    if hops.is_empty() {
+        return;
+    }
+    match map.get_mut(&rid) {
+        None => {
+            map.insert(rid, (cost, hops.clone()));
+        }
+        Some(old) if cost < old.0 => *old = (cost, hops.clone()),
+        Some(old) if cost == old.0 => old.1.extend(hops.iter().copied()),
+        Some(_) => {}
+    }
+}
+
+/// AS-external routes (16.4) from the type-5 LSAs of `lsdb`, each through its
+/// advertising router as found in `asbrs`; a forwarding address must be reached by an
+/// intra-area route of `intra`.
+fn externals(
+    lsdb: &Lsdb,
+    root: Ipv4Addr,
+    asbrs: &BTreeMap<Ipv4Addr, (u32, Hops)>,
+    intra: &[Route],
+    now: Instant,
+    table: &mut HashMap<Ipv4Network, Route>,
+) {
+    for lsa in lsdb.live(now) {
+        let adv = lsa.header.adv_router;
+        if adv == root || lsa.header.ls_type != 5 {
+            continue;
+        }
+        let Some((dist, hops)) = asbrs.get(&adv) else {
+            continue;
+        };
+        let LsaBody::External(e) = &lsa.body else {
+            continue;
+        };
+        if e.metric >= LS_INFINITY {
+            continue;
+        }
+        let Some(prefix) = prefix_of(lsa.header.id, e.mask) else {
+            continue;
+        };
+        let (dist, hops) = if e.forwarding.is_unspecified() {
+            (*dist, hops.clone())
+        } else {
+            match intra
+                .iter()
+                .filter(|r| r.prefix.contains(e.forwarding))
+                .max_by_key(|r| r.prefix.prefix())
+            {
+                Some(r) => (r.cost, r.next_hops.clone()),
+                None => continue,
+            }
+        };
+        let route = if e.e2 {
+            Route {
+                prefix,
+                path_type: PathType::External2,
+                cost: e.metric,
+                cost2: dist,
+                next_hops: hops,
+            }
+        } else {
+            Route {
+                prefix,
+                path_type: PathType::External1,
+                cost: dist.saturating_add(e.metric),
+                cost2: 0,
+                next_hops: hops,
+            }
+        };
+        offer(table, route);
+    }
+}
+
+fn sorted(table: HashMap<Ipv4Network, Route>) -> Vec<Route> {
     let mut routes: Vec<Route> = table.into_values().collect();
     routes.sort_by_key(|r| (r.prefix.network(), r.prefix.prefix()));
-    done.remove(&root);
+    routes
+}
+
+/// Runs the calculation for `root` over one `lsdb` that holds everything (one area and
+/// the AS-external-LSAs). `adjacencies` are the root's Full point-to-point neighbors
+/// (which tunnel, at what cost): the first hop of every path.
+pub fn run(lsdb: &Lsdb, root: Ipv4Addr, adjacencies: &[Adjacency], now: Instant) -> SpfResult {
+    let tree = area_tree(lsdb, root, adjacencies, now);
+    let mut table: HashMap<Ipv4Network, Route> = HashMap::new();
+    for r in &tree.intra {
+        offer(&mut table, r.clone());
+    }
+    // Every reached router may originate externals (a missing E bit is forgiven).
+    let mut asbrs = tree.routers.clone();
+    inter_area(lsdb, root, &tree, now, &mut table, &mut asbrs);
+    externals(lsdb, root, &asbrs, &tree.intra, now, &mut table);
     SpfResult {
-        routers: done,
-        routes,
+        routers: tree.routers,
+        routes: sorted(table),
+    }
+}
+
+/// One attached area as [`run_areas`] takes it.
+pub struct AreaInput<'a> {
+    pub id: Ipv4Addr,
+    pub lsdb: &'a Lsdb,
+    pub adjacencies: &'a [Adjacency],
+}
+
+/// The routing table of a router attached to several areas.
+#[derive(Debug, Clone, Default)]
+pub struct MultiAreaResult {
+    pub trees: BTreeMap<Ipv4Addr, AreaTree>,
+    /// AS boundary routers reached (intra-area in any area, or by an ASBR-summary of an
+    /// examined area), for type-4 origination.
+    pub asbrs: BTreeMap<Ipv4Addr, (u32, Hops)>,
+    /// AS boundary routers reached by the ASBR-summaries of the examined areas only.
+    pub inter_asbrs: BTreeMap<Ipv4Addr, (u32, Hops)>,
+    pub routes: Vec<Route>,
+}
+
+/// The whole calculation over several areas (RFC 2328 16): one tree per area (16.1),
+/// intra-area routes of every area preferred to inter-area ones, which come only from the
+/// backbone's summaries when the router is an area border router attached to it (16.2;
+/// otherwise from every area's), then AS-external routes from `external` (16.4) through
+/// ASBRs reached inside an area or by an ASBR-summary.
+pub fn run_areas(
+    areas: &[AreaInput],
+    external: &Lsdb,
+    root: Ipv4Addr,
+    now: Instant,
+) -> MultiAreaResult {
+    let backbone = Ipv4Addr::UNSPECIFIED;
+    let mut trees = BTreeMap::new();
+    let mut table: HashMap<Ipv4Network, Route> = HashMap::new();
+    let mut asbrs: BTreeMap<Ipv4Addr, (u32, Hops)> = BTreeMap::new();
+    let mut all_intra = Vec::new();
+    for a in areas {
+        let tree = area_tree(a.lsdb, root, a.adjacencies, now);
+        for r in &tree.intra {
+            offer(&mut table, r.clone());
+        }
+        all_intra.extend(tree.intra.iter().cloned());
+        // As in the one-area calculation, any router reached may be an ASBR.
+        for (rid, (cost, hops)) in &tree.routers {
+            offer_router(&mut asbrs, *rid, *cost, hops);
+        }
+        trees.insert(a.id, tree);
+    }
+    let abr_on_backbone = areas.len() > 1 && trees.contains_key(&backbone);
+    let mut summaries: HashMap<Ipv4Network, Route> = HashMap::new();
+    let mut asbr_summaries: BTreeMap<Ipv4Addr, (u32, Hops)> = BTreeMap::new();
+    for a in areas {
+        if abr_on_backbone && a.id != backbone {
+            continue;
+        }
+        inter_area(
+            a.lsdb,
+            root,
+            &trees[&a.id],
+            now,
+            &mut summaries,
+            &mut asbr_summaries,
+        );
+    }
+    for r in summaries.into_values() {
+        offer(&mut table, r);
+    }
+    // Intra-area paths to an ASBR first (16.4 (3)); summaries for the others.
+    for (rid, (cost, hops)) in &asbr_summaries {
+        if !asbrs.contains_key(rid) {
+            asbrs.insert(*rid, (*cost, hops.clone()));
+        }
+    }
+    externals(external, root, &asbrs, &all_intra, now, &mut table);
+    MultiAreaResult {
+        trees,
+        asbrs,
+        inter_asbrs: asbr_summaries,
+        routes: sorted(table),
     }
 }
 

@@ -36,6 +36,7 @@ fn iface(tunnel: TunnelId, cost: u16) -> InterfaceConfig {
     InterfaceConfig {
         tunnel,
         name: format!("t{}", tunnel.0),
+        area: Ipv4Addr::UNSPECIFIED,
         address: None,
         cost,
         hello: 1,
@@ -55,6 +56,7 @@ impl Lab {
             .map(|i| InstanceConfig {
                 router_id: rid(i + 1),
                 area: Ipv4Addr::UNSPECIFIED,
+                areas: BTreeMap::new(),
                 interfaces: vec![],
                 stubs: vec![
                     (Ipv4Network::new(rid(i + 1), 32).unwrap(), 0),
@@ -221,11 +223,13 @@ impl Lab {
         self.input(b.0, Input::PeerSilent(b.1));
     }
 
-    fn lsdb_digest(&self, node: usize) -> Vec<(LsaKey, i32, u16)> {
+    fn lsdb_digest(&self, node: usize) -> Vec<(Scope, LsaKey, i32, u16)> {
         self.nodes[node]
-            .lsdb()
-            .iter()
-            .map(|(k, e)| (*k, e.lsa.header.seq, e.lsa.header.checksum))
+            .lsdbs()
+            .flat_map(|(scope, db)| {
+                db.iter()
+                    .map(move |(k, e)| (scope, *k, e.lsa.header.seq, e.lsa.header.checksum))
+            })
             .collect()
     }
 }
@@ -371,7 +375,7 @@ fn redistributed_externals_are_learned_and_flushed_when_withdrawn() {
         id: rid(3),
         adv_router: rid(3),
     };
-    match &lab.nodes[0].lsdb().get(&key).unwrap().lsa.body {
+    match &lab.nodes[0].find_lsa(&key).unwrap().lsa.body {
         LsaBody::Router(r) => assert_eq!(r.flags & FLAG_E, FLAG_E),
         _ => unreachable!(),
     }
@@ -389,7 +393,7 @@ fn redistributed_externals_are_learned_and_flushed_when_withdrawn() {
         adv_router: rid(3),
     };
     lab.run_until(Duration::from_secs(5), |l| {
-        (0..3).all(|n| l.nodes[n].lsdb().get(&ext).is_none())
+        (0..3).all(|n| l.nodes[n].find_lsa(&ext).is_none())
     });
 }
 
@@ -409,7 +413,7 @@ fn a_restarted_router_outnumbers_its_old_lsas() {
         id: rid(2),
         adv_router: rid(2),
     };
-    let old_seq = lab.nodes[0].lsdb().get(&key).unwrap().lsa.header.seq;
+    let old_seq = lab.nodes[0].find_lsa(&key).unwrap().lsa.header.seq;
     assert!(old_seq > INITIAL_SEQUENCE + 2, "{old_seq:x}");
 
     // Restart router 2 with its original config: it starts at the initial sequence,
@@ -420,8 +424,7 @@ fn a_restarted_router_outnumbers_its_old_lsas() {
     lab.links[0].up = true;
     lab.run_until(Duration::from_secs(5), |l| {
         l.nodes[0]
-            .lsdb()
-            .get(&key)
+            .find_lsa(&key)
             .is_some_and(|e| e.lsa.header.seq > old_seq)
             && l.lsdb_digest(0) == l.lsdb_digest(1)
     });
@@ -668,7 +671,7 @@ fn replayed_and_truncated_packets_are_dropped() {
 /// Router 2's router-LSA one sequence number on, with an extra stub (as a neighbor
 /// that re-originates the moment its adjacency is Full would send it).
 fn reoriginated(lab: &Lab, node: usize, key: &LsaKey, extra: &str) -> Lsa {
-    let e = lab.nodes[node].lsdb().get(key).unwrap();
+    let e = lab.nodes[node].find_lsa(key).unwrap();
     let LsaBody::Router(mut body) = e.lsa.body.clone() else {
         panic!("not a router-LSA")
     };
@@ -698,9 +701,9 @@ fn an_instance_right_after_a_requested_copy_is_not_held_off_by_min_ls_arrival() 
         adv_router: rid(2),
     };
     lab.run_until(Duration::from_secs(2), |l| {
-        l.nodes[0].lsdb().get(&key).is_some()
+        l.nodes[0].find_lsa(&key).is_some()
     });
-    let e = lab.nodes[0].lsdb().get(&key).unwrap();
+    let e = lab.nodes[0].find_lsa(&key).unwrap();
     assert!(!e.flooded, "the copy answered our request");
     assert_eq!(e.installed, lab.now);
     // Keep router 2's own packets (and its real re-origination) out of the way.
@@ -720,7 +723,7 @@ fn an_instance_right_after_a_requested_copy_is_not_held_off_by_min_ls_arrival() 
     let next = reoriginated(&lab, 0, &key, "10.88.0.0/16");
     let seq = next.header.seq;
     lab.input(0, lsu(next));
-    let e = lab.nodes[0].lsdb().get(&key).unwrap();
+    let e = lab.nodes[0].find_lsa(&key).unwrap();
     assert_eq!(
         e.lsa.header.seq, seq,
         "the newer instance is installed at once"
@@ -731,13 +734,363 @@ fn an_instance_right_after_a_requested_copy_is_not_held_off_by_min_ls_arrival() 
     // (RFC 2328 13 (5a) still holds for flooded copies) ...
     let again = reoriginated(&lab, 0, &key, "10.89.0.0/16");
     lab.input(0, lsu(again.clone()));
-    assert_eq!(lab.nodes[0].lsdb().get(&key).unwrap().lsa.header.seq, seq);
+    assert_eq!(lab.nodes[0].find_lsa(&key).unwrap().lsa.header.seq, seq);
     assert_eq!(lab.nodes[0].counters()["lsa_min_arrival"], 1);
     // ... and accepted once MinLSArrival has passed.
     lab.now += Timers::default().min_ls_arrival;
     lab.input(0, lsu(again));
+    assert_eq!(lab.nodes[0].find_lsa(&key).unwrap().lsa.header.seq, seq + 1);
+}
+
+// ---- several areas ----
+
+const AREA1: Ipv4Addr = Ipv4Addr::new(0, 0, 0, 1);
+const AREA2: Ipv4Addr = Ipv4Addr::new(0, 0, 0, 2);
+
+impl Lab {
+    /// Like [`Lab::new`], each edge in an area (a, b, cost, area); `areas` are the kinds
+    /// of areas every router configures (as `[[ospf.areas]]` would).
+    fn with_areas(
+        n: usize,
+        edges: &[(usize, usize, u16, Ipv4Addr)],
+        areas: &[(Ipv4Addr, AreaSettings)],
+    ) -> Lab {
+        let plain: Vec<(usize, usize, u16)> = edges.iter().map(|e| (e.0, e.1, e.2)).collect();
+        let mut lab = Lab::new(n, &plain);
+        for (l, e) in edges.iter().enumerate() {
+            let (a, b) = (lab.links[l].a, lab.links[l].b);
+            for (node, tunnel) in [a, b] {
+                let i = lab.cfgs[node]
+                    .interfaces
+                    .iter_mut()
+                    .find(|i| i.tunnel == tunnel)
+                    .unwrap();
+                i.area = e.3;
+            }
+        }
+        for c in &mut lab.cfgs {
+            c.areas = areas.iter().copied().collect();
+        }
+        lab.nodes = lab
+            .cfgs
+            .iter()
+            .map(|c| Instance::new(c.clone(), lab.now))
+            .collect();
+        lab
+    }
+
+    fn reconfigure(&mut self, node: usize) {
+        let cfg = self.cfgs[node].clone();
+        self.input(node, Input::Configure(cfg));
+    }
+
+    /// Our LSA of `ls_type`/`id` by `adv` in `scope` of `node`'s databases.
+    fn lsa_in(
+        &self,
+        node: usize,
+        scope: Scope,
+        ls_type: LsType,
+        id: &str,
+        adv: usize,
+    ) -> Option<&Lsa> {
+        let key = LsaKey {
+            ls_type,
+            id: id.parse().unwrap(),
+            adv_router: rid(adv),
+        };
+        self.nodes[node]
+            .lsdb(scope)?
+            .get(&key)
+            .filter(|e| e.lsa.header.age < MAX_AGE)
+            .map(|e| &e.lsa)
+    }
+
+    fn lsas_of_type(&self, node: usize, ls_type: LsType) -> usize {
+        self.nodes[node]
+            .lsdbs()
+            .flat_map(|(_, db)| db.iter())
+            .filter(|(k, _)| k.ls_type == ls_type)
+            .count()
+    }
+}
+
+fn summary_metric(lsa: Option<&Lsa>) -> Option<u32> {
+    match &lsa?.body {
+        LsaBody::Summary(s) => Some(s.metric),
+        _ => None,
+    }
+}
+
+fn stub_settings(no_summary: bool) -> AreaSettings {
+    AreaSettings {
+        stub: true,
+        no_summary,
+        default_cost: 5,
+    }
+}
+
+/// Node 0 in area 0, node 1 the border router, node 2 in area 1.
+fn abr_lab(area1: Option<AreaSettings>) -> Lab {
+    let areas: Vec<_> = area1.map(|s| (AREA1, s)).into_iter().collect();
+    Lab::with_areas(3, &[(0, 1, 10, BACKBONE), (1, 2, 10, AREA1)], &areas)
+}
+
+#[test]
+fn abr_summarizes_each_area_into_the_other_and_routers_route_through_it() {
+    let mut lab = abr_lab(None);
+    lab.run_until(Duration::from_secs(5), Lab::all_full);
+    lab.run_until(Duration::from_secs(3), |l| {
+        l.route(2, "10.1.0.0/24").is_some() && l.route(0, "10.3.0.0/24").is_some()
+    });
+    // Inter-area both ways, through the ABR: 10 + 10 + the stub's 1.
+    for (node, prefix, cost) in [
+        (2, "10.1.0.0/24", 21),
+        (2, "10.255.0.1/32", 20),
+        (0, "10.3.0.0/24", 21),
+        (0, "10.255.0.3/32", 20),
+    ] {
+        let r = lab.route(node, prefix).unwrap();
+        assert_eq!(
+            (r.path_type, r.cost),
+            (PathType::InterArea, cost),
+            "{prefix}"
+        );
+        assert_eq!(lab.hops(node, prefix), vec![1]);
+    }
+    // The ABR's own networks are intra-area in both areas (its stubs are in both).
+    let r = lab.route(2, "10.2.0.0/24").unwrap();
+    assert_eq!((r.path_type, r.cost), (PathType::IntraArea, 11));
+    // What the ABR originated: area 0's routes into area 1 and the other way round,
+    // nothing of an area back into itself, B set in both router-LSAs.
+    let a0 = Scope::Area(BACKBONE);
+    let a1 = Scope::Area(AREA1);
+    let net3 = LsType::SummaryNetwork;
     assert_eq!(
-        lab.nodes[0].lsdb().get(&key).unwrap().lsa.header.seq,
-        seq + 1
+        summary_metric(lab.lsa_in(2, a1, net3, "10.1.0.0", 2)),
+        Some(11)
+    );
+    assert_eq!(
+        summary_metric(lab.lsa_in(0, a0, net3, "10.3.0.0", 2)),
+        Some(11)
+    );
+    assert_eq!(lab.lsa_in(1, a1, net3, "10.3.0.0", 2), None);
+    assert_eq!(lab.lsa_in(1, a0, net3, "10.1.0.0", 2), None);
+    assert_eq!(
+        lab.lsa_in(1, a0, net3, "10.2.0.0", 2),
+        None,
+        "own stubs are in both"
+    );
+    for scope in [a0, a1] {
+        match &lab
+            .lsa_in(1, scope, LsType::Router, "10.255.0.2", 2)
+            .unwrap()
+            .body
+        {
+            LsaBody::Router(r) => assert_eq!(r.flags & FLAG_B, FLAG_B),
+            _ => unreachable!(),
+        }
+    }
+    // The routers beside it hold one area each; the area-1 router never sees area 0's
+    // router-LSAs.
+    assert_eq!(lab.nodes[2].areas().count(), 1);
+    assert!(lab.lsa_in(2, a1, LsType::Router, "10.255.0.1", 1).is_none());
+    assert!(lab.nodes[1].is_abr() && !lab.nodes[0].is_abr());
+    // Every summary-LSA in an area is the same on both ends of its link.
+    let digest = |node: usize, scope: Scope| -> Vec<(LsaKey, i32)> {
+        lab.nodes[node]
+            .lsdb(scope)
+            .unwrap()
+            .iter()
+            .map(|(k, e)| (*k, e.lsa.header.seq))
+            .collect()
+    };
+    assert_eq!(digest(1, a1), digest(2, a1));
+    assert_eq!(digest(1, a0), digest(0, a0));
+}
+
+#[test]
+fn a_summary_is_flushed_when_its_route_goes() {
+    let mut lab = abr_lab(None);
+    lab.run_until(Duration::from_secs(5), |l| {
+        l.route(2, "10.1.0.0/24").is_some()
+    });
+    // Node 0 stops advertising its LAN: the route goes in area 1 too, and the summary
+    // leaves every database.
+    lab.cfgs[0].stubs.retain(|(p, _)| p.prefix() == 32);
+    lab.reconfigure(0);
+    let took = lab.run_until(Duration::from_secs(3), |l| {
+        l.route(2, "10.1.0.0/24").is_none()
+    });
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    assert!(lab.route(2, "10.255.0.1/32").is_some());
+    lab.run_until(Duration::from_secs(5), |l| {
+        (1..3).all(|n| {
+            l.nodes[n]
+                .lsdb(Scope::Area(AREA1))
+                .unwrap()
+                .iter()
+                .all(|(k, _)| k.id != Ipv4Addr::new(10, 1, 0, 0))
+        })
+    });
+    assert!(lab.nodes[1].counters()["lsa_flushed"] >= 1);
+    // The whole area 0 goes away behind a cut: the ABR's summaries of it go too.
+    lab.cut(0);
+    lab.run_until(Duration::from_secs(3), |l| {
+        l.route(2, "10.255.0.1/32").is_none()
+    });
+}
+
+#[test]
+fn externals_reach_another_area_through_an_asbr_summary() {
+    let mut lab = abr_lab(None);
+    lab.cfgs[0].externals = vec![External {
+        prefix: net("192.168.50.0/24"),
+        metric: 20,
+        e2: true,
+    }];
+    lab.reconfigure(0);
+    lab.run_until(Duration::from_secs(5), |l| {
+        l.route(2, "192.168.50.0/24").is_some()
+    });
+    let r = lab.route(2, "192.168.50.0/24").unwrap();
+    assert_eq!(
+        (r.path_type, r.cost, r.cost2),
+        (PathType::External2, 20, 20)
+    );
+    assert_eq!(lab.hops(2, "192.168.50.0/24"), vec![1]);
+    // Type 4 for the ASBR into area 1 (not into area 0, where it is intra-area); the
+    // type-5 is one LSA of AS scope, the same in all three routers.
+    let a1 = Scope::Area(AREA1);
+    assert_eq!(
+        summary_metric(lab.lsa_in(2, a1, LsType::SummaryAsbr, "10.255.0.1", 2)),
+        Some(10)
+    );
+    assert!(lab
+        .lsa_in(
+            1,
+            Scope::Area(BACKBONE),
+            LsType::SummaryAsbr,
+            "10.255.0.1",
+            2
+        )
+        .is_none());
+    for n in 0..3 {
+        assert!(lab
+            .lsa_in(n, Scope::As, LsType::AsExternal, "192.168.50.0", 1)
+            .is_some());
+    }
+}
+
+#[test]
+fn a_stub_area_gets_a_default_summary_and_no_externals() {
+    let mut lab = abr_lab(Some(stub_settings(false)));
+    lab.cfgs[0].externals = vec![External {
+        prefix: net("192.168.50.0/24"),
+        metric: 20,
+        e2: true,
+    }];
+    lab.reconfigure(0);
+    lab.run_until(Duration::from_secs(5), |l| {
+        l.route(2, "0.0.0.0/0").is_some()
+            && l.route(2, "10.1.0.0/24").is_some()
+            && l.route(0, "192.168.50.0/24").is_none()
+            && l.route(1, "10.255.0.1/32").is_some()
+    });
+    for _ in 0..100 {
+        lab.step(Duration::from_millis(10));
+    }
+    let d = lab.route(2, "0.0.0.0/0").unwrap();
+    assert_eq!((d.path_type, d.cost), (PathType::InterArea, 15));
+    assert_eq!(
+        lab.route(2, "10.1.0.0/24").unwrap().path_type,
+        PathType::InterArea
+    );
+    // No type 5 and no type 4 in the stub area; the ABR has the external all the same.
+    assert!(lab.route(2, "192.168.50.0/24").is_none());
+    assert_eq!(lab.lsas_of_type(2, LsType::AsExternal), 0);
+    assert_eq!(lab.lsas_of_type(2, LsType::SummaryAsbr), 0);
+    assert!(lab.route(1, "192.168.50.0/24").is_some());
+    // Packets and LSAs in the stub area have E clear.
+    let e = lab
+        .lsa_in(2, Scope::Area(AREA1), LsType::Router, "10.255.0.3", 3)
+        .unwrap();
+    assert_eq!(e.header.options & OPT_E, 0);
+    assert!(!lab.nodes[2].counters().contains_key("options_mismatch"));
+}
+
+#[test]
+fn a_totally_stubby_area_gets_only_the_default() {
+    let mut lab = abr_lab(Some(stub_settings(true)));
+    lab.run_until(Duration::from_secs(5), |l| {
+        l.route(2, "0.0.0.0/0").is_some()
+    });
+    for _ in 0..100 {
+        lab.step(Duration::from_millis(10));
+    }
+    assert_eq!(lab.lsas_of_type(2, LsType::SummaryNetwork), 1);
+    assert!(lab.route(2, "10.1.0.0/24").is_none());
+    assert!(
+        lab.route(0, "10.3.0.0/24").is_some(),
+        "area 1 still goes into area 0"
+    );
+}
+
+#[test]
+fn stub_on_one_end_only_is_a_hello_mismatch_and_counted() {
+    let mut lab = abr_lab(None);
+    lab.cfgs[1].areas.insert(AREA1, stub_settings(false));
+    lab.nodes[1] = Instance::new(lab.cfgs[1].clone(), lab.now);
+    lab.run_until(Duration::from_secs(3), |l| {
+        l.nodes[1]
+            .counters()
+            .get("options_mismatch")
+            .is_some_and(|&n| n >= 2)
+            && l.nodes[2]
+                .counters()
+                .get("options_mismatch")
+                .is_some_and(|&n| n >= 2)
+    });
+    assert!(lab.nodes[2].neighbors().is_empty());
+    assert_eq!(lab.nodes[1].neighbors().len(), 1, "area 0 is fine");
+    // An area id that differs is counted as such.
+    lab.cfgs[2].interfaces[0].area = AREA2;
+    lab.reconfigure(2);
+    lab.run_until(Duration::from_secs(3), |l| {
+        l.nodes[1]
+            .counters()
+            .get("wrong_area")
+            .is_some_and(|&n| n >= 2)
+    });
+    assert!(lab.nodes[2].neighbors().is_empty());
+}
+
+#[test]
+fn summaries_learned_outside_the_backbone_are_not_readvertised() {
+    // 0 (area 0) - 1 (ABR 0/1) - 2 (border of 1/2, no backbone) - 3 (area 2).
+    let mut lab = Lab::with_areas(
+        4,
+        &[(0, 1, 10, BACKBONE), (1, 2, 10, AREA1), (2, 3, 10, AREA2)],
+        &[],
+    );
+    lab.run_until(Duration::from_secs(5), |l| {
+        l.route(3, "10.2.0.0/24").is_some() && l.route(2, "10.1.0.0/24").is_some()
+    });
+    for _ in 0..200 {
+        lab.step(Duration::from_millis(10));
+    }
+    // Node 2 learns area 0 over area 1 (it has no backbone) but passes on only area 1's
+    // own routes; node 1, on the backbone, ignores summaries from area 1.
+    assert_eq!(
+        lab.route(3, "10.2.0.0/24").unwrap().path_type,
+        PathType::InterArea
+    );
+    assert!(lab.route(3, "10.1.0.0/24").is_none());
+    assert!(lab.route(3, "10.255.0.1/32").is_none());
+    assert!(lab.route(1, "10.4.0.0/24").is_none());
+    assert!(lab.route(0, "10.4.0.0/24").is_none());
+    assert!(
+        lab.lsa_in(1, Scope::Area(AREA1), LsType::SummaryNetwork, "10.4.0.0", 3)
+            .is_some(),
+        "node 2 did summarize area 2 into area 1"
     );
 }
