@@ -816,74 +816,94 @@ fn site_gateway_bgp_with_bird_redundant_vpn_routers_fail_over_down_clean() {
                     Duration::from_secs(10),
                 );
             };
-            // vpn1 dies: both its interfaces drop everything (nftables, silently). The
-            // endpoint's tunnel liveness (300 ms) moves ep -> site to vpn2; BIRD only
-            // learns it from its hold timer (3 s, keepalives every 1 s), so site -> ep
-            // follows 2-3 s after the cut.
-            let cut = [("vpn1", "eth1"), ("vpn1", "wan-ep")];
-            let r = cut_measured(
-                state,
-                &cut,
-                ("h1", "10.77.0.1"),
-                Duration::from_secs(8),
-                primary,
-            );
-            println!("site-gateway: vpn1 cut: h1 -> ep: {r}");
-            assert!(r.received > 0, "no failover to vpn2: {r}\n{}", logs(state));
-            // The hold time, 3 s, plus slack for a loaded machine.
-            assert!(
-                r.outage < Duration::from_secs(5),
-                "failover to vpn2 too slow: {r}"
-            );
-            wait_route_via(
-                state,
-                "site",
-                "10.77.0.0/24",
-                "via 192.168.50.3 dev eth1 proto bird",
-                Duration::from_secs(5),
-            );
-            wait_lookup(
-                state,
-                "ep",
-                "192.168.60.10",
-                "to-vpn2",
-                Duration::from_secs(5),
-            );
-            traffic(state, "ep", "192.168.60.10", Duration::from_secs(5));
-            // vpn1 returns: BIRD and the endpoint take its shorter paths again, without
-            // loss (vpn1 announces each side's prefix only once it has it from the other).
-            heal_all(state, &cut);
-            let back = Instant::now();
-            wait_route_via(
-                state,
-                "site",
-                "10.77.0.0/24",
-                "via 192.168.50.2 dev eth1 proto bird",
-                Duration::from_secs(30),
-            );
-            wait_lookup(
-                state,
-                "ep",
-                "192.168.60.10",
-                "to-vpn1",
-                Duration::from_secs(30),
-            );
-            println!(
-                "site-gateway: vpn1 healed: back on it after {:?}",
-                back.elapsed()
-            );
-            let r = faults::probe(
-                state,
-                "h1",
-                "10.77.0.1",
-                PROBE_INTERVAL,
-                Duration::from_secs(1),
-            )
-            .unwrap();
-            assert!(
-                r.received > 0 && r.outage < Duration::from_millis(500),
-                "after the heal: {r}"
-            );
+            // Two failures of vpn1, each measured with h1 pinging the endpoint, then healed:
+            // - its Internet uplink dies: vpn1's own tunnel liveness (300 ms) ends its
+            //   session with the endpoint, and it withdraws the endpoint's prefix from
+            //   BIRD over the LAN session at once; the endpoint moves to vpn2 by its own
+            //   liveness. No hold timer: 0.3-0.4 s.
+            // - vpn1 dies (both interfaces drop everything): the endpoint moves as
+            //   before, but BIRD only learns it from its hold timer (3 s, less up to
+            //   25 % of jitter, less the age of vpn1's last keepalive, 0-1 s).
+            // (what, cuts (node, interface), probe window, bound on the outage)
+            type Failure<'a> = (&'a str, &'a [(&'a str, &'a str)], Duration, Duration);
+            let failures: [Failure; 2] = [
+                (
+                    "uplink",
+                    &[("vpn1", "wan-ep")],
+                    Duration::from_secs(4),
+                    Duration::from_millis(1500),
+                ),
+                (
+                    "dead",
+                    &[("vpn1", "eth1"), ("vpn1", "wan-ep")],
+                    Duration::from_secs(8),
+                    // The hold time, 3 s, plus slack for a loaded machine.
+                    Duration::from_secs(5),
+                ),
+            ];
+            for (what, cut, window, bound) in failures {
+                let r = cut_measured(state, cut, ("h1", "10.77.0.1"), window, primary);
+                println!("site-gateway: vpn1 {what}: h1 -> ep: {r}");
+                assert!(
+                    r.received > 0,
+                    "vpn1 {what}: no failover to vpn2: {r}\n{}",
+                    logs(state)
+                );
+                assert!(
+                    r.outage < bound,
+                    "vpn1 {what}: failover to vpn2 too slow: {r}"
+                );
+                wait_route_via(
+                    state,
+                    "site",
+                    "10.77.0.0/24",
+                    "via 192.168.50.3 dev eth1 proto bird",
+                    Duration::from_secs(5),
+                );
+                wait_lookup(
+                    state,
+                    "ep",
+                    "192.168.60.10",
+                    "to-vpn2",
+                    Duration::from_secs(5),
+                );
+                traffic(state, "ep", "192.168.60.10", Duration::from_secs(5));
+                // vpn1 returns: BIRD and the endpoint take its shorter paths again,
+                // without loss (vpn1 announces each side's prefix only once it has it
+                // from the other).
+                heal_all(state, cut);
+                let back = Instant::now();
+                wait_route_via(
+                    state,
+                    "site",
+                    "10.77.0.0/24",
+                    "via 192.168.50.2 dev eth1 proto bird",
+                    Duration::from_secs(30),
+                );
+                wait_lookup(
+                    state,
+                    "ep",
+                    "192.168.60.10",
+                    "to-vpn1",
+                    Duration::from_secs(30),
+                );
+                println!(
+                    "site-gateway: vpn1 {what} healed: back on it after {:?}",
+                    back.elapsed()
+                );
+                let r = faults::probe(
+                    state,
+                    "h1",
+                    "10.77.0.1",
+                    PROBE_INTERVAL,
+                    Duration::from_secs(1),
+                )
+                .unwrap();
+                assert!(
+                    r.received > 0 && r.outage < Duration::from_millis(500),
+                    "vpn1 {what}: after the heal: {r}"
+                );
+            }
             traffic(state, "ep", "192.168.60.10", Duration::from_secs(5));
         },
     );
