@@ -4,19 +4,22 @@
 //!
 //! Checks: adjacencies reach Full, every router learns the others' router ids and a
 //! redistributed static route, traffic takes the cheaper two-hop path, and when the
-//! middle router stops, traffic moves to the direct tunnel (timed, fast profile).
+//! middle router stops, traffic moves to the direct tunnel (timed, fast profile). And
+//! several areas around a border router, with a stub area.
 
 use ipnetwork::IpNetwork;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wgrd::config::{
-    Config, OspfConfig, OspfProfile, OspfRedistribute, RedistributeFrom, RouteVia, RouterConfig,
-    StaticRoute, TunnelConfig, TunnelOspf,
+    Config, OspfArea, OspfConfig, OspfProfile, OspfRedistribute, RedistributeFrom, RouteVia,
+    RouterConfig, StaticRoute, TunnelConfig, TunnelOspf,
 };
 use wgrd::keys::PrivateKey;
 use wgrd::router::Router;
+use wgrd::routing::ospf::instance::Scope;
 use wgrd::routing::ospf::neighbor::State;
+use wgrd::routing::ospf::spf::PathType;
 use wgrd::routing::ospf::{self, OspfHandle};
 
 mod common;
@@ -470,6 +473,165 @@ async fn bgp_routes_redistributed_into_ospf_reach_a_pure_ospf_router() {
     b2.shutdown().await;
     b1.shutdown().await;
     for r in [r1, r2, r3] {
+        r.shutdown().await;
+    }
+}
+
+/// Several areas: r0 in the backbone, `abr` on the backbone, area 1 and the stub area 2,
+/// r2 in area 1, r3 in area 2. Each learns the others' router ids as inter-area routes
+/// through the border router; externals cross into area 1 (through an ASBR-summary) but
+/// not into the stub area, which gets a default route instead; pings cross the ABR.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn areas_meet_at_a_border_router_and_a_stub_area_gets_a_default() {
+    let keys: Vec<PrivateKey> = (0..4).map(|_| PrivateKey::generate()).collect();
+    let id = |n: u8| Ipv4Addr::new(10, 255, 4, n);
+    let area = |n: u32| Ipv4Addr::from(n);
+    let started = Instant::now();
+    let in_area = |mut t: TunnelConfig, a: u32| {
+        t.ospf.as_mut().unwrap().area = Some(area(a));
+        t
+    };
+    let stub2 = OspfArea {
+        id: area(2),
+        stub: true,
+        no_summary: false,
+        default_cost: 3,
+    };
+    let external = |c: &mut Config, prefix: &str| {
+        c.routes = vec![StaticRoute {
+            prefix: prefix.parse::<IpNetwork>().unwrap(),
+            via: RouteVia::Blackhole,
+        }];
+        c.ospf.as_mut().unwrap().redistribute = vec![OspfRedistribute {
+            from: RedistributeFrom::Static,
+            metric: 20,
+            metric_type: 2,
+            prefix_list: vec![],
+        }];
+    };
+
+    // The ABR accepts the three tunnels; the others dial it.
+    let mut ca = router_config(id(1), &keys[1]);
+    ca.tunnels = vec![
+        in_area(tunnel("to-r0", &keys[0], None, "169.254.41.1/31", 10), 0),
+        in_area(tunnel("to-r2", &keys[2], None, "169.254.42.0/31", 10), 1),
+        in_area(tunnel("to-r3", &keys[3], None, "169.254.43.0/31", 10), 2),
+    ];
+    ca.ospf.as_mut().unwrap().areas = vec![stub2.clone()];
+    let abr = Arc::new(Router::start(ca).await.unwrap());
+    let abr_addr: SocketAddr = (Ipv4Addr::LOCALHOST, abr.local_ports()[0]).into();
+    let mut c0 = router_config(id(0), &keys[0]);
+    c0.tunnels = vec![tunnel(
+        "to-abr",
+        &keys[1],
+        Some(abr_addr),
+        "169.254.41.0/31",
+        10,
+    )];
+    external(&mut c0, "192.168.40.0/24");
+    let mut c2 = router_config(id(2), &keys[2]);
+    c2.tunnels = vec![in_area(
+        tunnel("to-abr", &keys[1], Some(abr_addr), "169.254.42.1/31", 10),
+        1,
+    )];
+    let mut c3 = router_config(id(3), &keys[3]);
+    c3.tunnels = vec![in_area(
+        tunnel("to-abr", &keys[1], Some(abr_addr), "169.254.43.1/31", 10),
+        2,
+    )];
+    c3.ospf.as_mut().unwrap().areas = vec![stub2];
+    let r0 = Arc::new(Router::start(c0).await.unwrap());
+    let r2 = Arc::new(Router::start(c2).await.unwrap());
+    let r3 = Arc::new(Router::start(c3).await.unwrap());
+    let oa = ospf::spawn(Arc::clone(&abr));
+    let o0 = ospf::spawn(Arc::clone(&r0));
+    let o2 = ospf::spawn(Arc::clone(&r2));
+    let o3 = ospf::spawn(Arc::clone(&r3));
+    let mut r0_local = r0.take_local_packets().unwrap();
+    let mut r3_local = r3.take_local_packets().unwrap();
+
+    let route = |h: &OspfHandle, p: &str| {
+        let p: ipnetwork::Ipv4Network = p.parse().unwrap();
+        h.status().routes.into_iter().find(|r| r.prefix == p)
+    };
+    wait_for("every adjacency Full", || {
+        full(&oa) == 3 && full(&o0) == 1 && full(&o2) == 1 && full(&o3) == 1
+    })
+    .await;
+    let converged = wait_for("inter-area routes everywhere", || {
+        via(&r0, id(2)).as_deref() == Some("to-abr")
+            && via(&r0, id(3)).as_deref() == Some("to-abr")
+            && via(&r2, id(0)).as_deref() == Some("to-abr")
+            && via(&r2, id(3)).as_deref() == Some("to-abr")
+            && route(&o2, "192.168.40.0/24").is_some()
+            && route(&o3, "0.0.0.0/0").is_some()
+            && route(&o3, "10.255.4.0/32").is_some()
+    })
+    .await;
+    eprintln!(
+        "areas: every route {:?} after start ({converged:?} after Full)",
+        started.elapsed()
+    );
+    let r = route(&o2, "10.255.4.0/32").unwrap();
+    assert_eq!((r.path_type, r.cost), (PathType::InterArea, 20));
+    let e = route(&o2, "192.168.40.0/24").unwrap();
+    assert_eq!(
+        (e.path_type, e.cost, e.cost2),
+        (PathType::External2, 20, 20)
+    );
+    let d = route(&o3, "0.0.0.0/0").unwrap();
+    assert_eq!((d.path_type, d.cost), (PathType::InterArea, 13));
+    // The stub area holds no AS-external-LSA; r3 has no route to the external but its
+    // default covers it.
+    let s3 = o3.status();
+    assert!(s3.lsdb.iter().all(|e| e.lsa.header.ls_type != 5));
+    assert!(route(&o3, "192.168.40.0/24").is_none());
+    assert_eq!(
+        via(&r3, "192.168.40.1".parse().unwrap()).as_deref(),
+        Some("to-abr")
+    );
+    // The ABR's status: three areas, every interface and neighbor with its own.
+    let sa = oa.status();
+    assert!(sa.abr);
+    assert_eq!(sa.areas.len(), 3);
+    assert!(sa.areas.iter().any(|(a, s)| *a == area(2) && s.stub));
+    for (tunnel, a) in [("to-r0", 0), ("to-r2", 1), ("to-r3", 2)] {
+        let i = sa.interfaces.iter().find(|i| i.tunnel == tunnel).unwrap();
+        assert_eq!(i.area, area(a));
+        let n = sa.neighbors.iter().find(|n| n.tunnel == tunnel).unwrap();
+        assert_eq!(n.area, area(a));
+    }
+    assert!(sa
+        .lsdb
+        .iter()
+        .any(|e| e.scope == Scope::As && e.lsa.header.ls_type == 5));
+
+    // Pings cross the ABR: backbone to area 1, and from the stub area on its default.
+    let mut seq = 0u16;
+    for (from, local, src, dst) in [
+        (&r0, &mut r0_local, id(0), id(2)),
+        (&r3, &mut r3_local, id(3), id(0)),
+    ] {
+        let mut ok = false;
+        for _ in 0..20 {
+            seq += 1;
+            if ping_once(from, local, src, dst, seq, Duration::from_millis(500)).await {
+                ok = true;
+                break;
+            }
+        }
+        assert!(ok, "no echo reply from {dst} to {src}");
+    }
+
+    // r2 stops: its router id leaves the backbone (the ABR flushes the summary).
+    o2.shutdown().await;
+    r2.shutdown().await;
+    let gone = wait_for("r2's summary to go", || via(&r0, id(2)).is_none()).await;
+    eprintln!("areas: r2 stopped -> gone from the backbone in {gone:?}");
+    for h in [oa, o0, o3] {
+        h.shutdown().await;
+    }
+    for r in [abr, r0, r3] {
         r.shutdown().await;
     }
 }
