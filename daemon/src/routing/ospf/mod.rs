@@ -1,5 +1,6 @@
-//! OSPFv2 (RFC 2328) on the tunnels: every tunnel is a point-to-point interface of one
-//! area, host prefixes are stub links, static and connected routes can be redistributed
+//! OSPFv2 (RFC 2328) on the tunnels: every tunnel is a point-to-point interface of its
+//! area (a router in several is an area border router, stub areas get a default summary),
+//! host prefixes are stub links, static and connected routes can be redistributed
 //! as AS-external-LSAs, and a tunnel that reports its peer silent ends the adjacency at
 //! once (fast failover without BFD).
 //!
@@ -9,6 +10,7 @@
 //! - [`lsdb`]: the database with computed aging (12.2, 14);
 //! - [`neighbor`]: the neighbor state machine, pure (10.1-10.3);
 //! - [`spf`]: the routing table calculation with ECMP, and the SPF throttle (16);
+//! - [`abr`]: the summaries an area border router originates (12.4.3);
 //! - [`instance`]: one instance as a deterministic machine, inputs in, outputs out;
 //! - [`io`]: the task that runs it against the [`crate::router::Router`].
 //!
