@@ -12,8 +12,12 @@
 //! from wgrd's summary-LSAs (type 3) and rA's redistributed route through wgrd's
 //! ASBR-summary (type 4); rA installs BIRD's LAN and external through the ABR; LAN-to-LAN
 //! ping crosses both tunnels. As a stub area: BIRD installs wgrd's default summary, gets
-//! no AS-external-LSA, and reaches lanA on the default. Namespace test:
-//! WGRD_NETNS_TESTS=1 as root.
+//! no AS-external-LSA, and reaches lanA on the default.
+//!
+//! And the other way round: BIRD as the ABR (rH, two wireguard-go tunnels) between wgrd
+//! in the backbone (rA) and wgrd in area 1 (rB): the area-1 wgrd computes inter-area
+//! routes from BIRD's summaries and reaches rA's external through BIRD's ASBR-summary
+//! (as a stub area: BIRD's default summary). Namespace tests: WGRD_NETNS_TESTS=1 as root.
 
 use anyhow::{Context, Result};
 use std::os::unix::fs::PermissionsExt as _;
@@ -347,4 +351,229 @@ fn bird_in_a_stub_area_behind_wgrd_gets_the_default_and_no_externals() -> Result
         "bird_in_a_stub_area_behind_wgrd_gets_the_default_and_no_externals",
         true,
     )
+}
+
+fn bird_abr_conf(stub: bool) -> String {
+    format!(
+        r#"
+log stderr all;
+router id 10.255.0.3;
+protocol device {{ scan time 1; }}
+protocol kernel {{
+    ipv4 {{
+        import none;
+        export filter {{
+            if source = RTS_OSPF || source = RTS_OSPF_IA || source = RTS_OSPF_EXT1
+                || source = RTS_OSPF_EXT2 then accept;
+            reject;
+        }};
+    }};
+}}
+protocol ospf v2 {{
+    ipv4 {{
+        import all;
+        export none;
+    }};
+    area 0 {{
+        interface "wg0" {{ type ptp; hello 1; dead 4; }};
+        interface "eth-lan" {{ stub; }};
+    }};
+    area 0.0.0.1 {{
+        {}
+        interface "wg1" {{ type ptp; hello 1; dead 4; }};
+    }};
+}}
+"#,
+        if stub { "stub; default cost 7;" } else { "" }
+    )
+}
+
+/// The route to `prefix` in the OSPF routes of `socket`'s wgrd.
+fn ospf_route(socket: &Path, prefix: &str) -> serde_json::Value {
+    wgrctl_json(socket, &["ospf", "routes"])
+        .ok()
+        .and_then(|v| {
+            v.as_array()?
+                .iter()
+                .find(|r| r["prefix"] == prefix)
+                .cloned()
+        })
+        .unwrap_or_default()
+}
+
+fn bird_abr_between_two_wgrds(name: &str, stub: bool) -> Result<()> {
+    let Some(_t) = netns_test(name, &["wireguard-go", "wg", "bird", "birdc"]) else {
+        return Ok(());
+    };
+    wgrd_tests::wgrd::wgrd_bin()?;
+    wgrd_tests::wgrd::wgrctl_bin()?;
+    let lab = topo::hub_spoke()?;
+    let (ka, kh, kb) = (
+        Keypair::generate()?,
+        Keypair::generate()?,
+        Keypair::generate()?,
+    );
+    let dir = tempfile::Builder::new()
+        .prefix("wgrdt-ospf-bird-abr-")
+        .tempdir()?;
+    let (sock_a, sock_b) = (dir.path().join("rA.sock"), dir.path().join("rB.sock"));
+
+    // BIRD's two tunnels: wg0 to rA (backbone), wg1 to rB (area 1).
+    let wg = |iface: &str, port: u16, addr: &str, peer: &Keypair| WgGoConf {
+        interface: iface.into(),
+        key: kh.clone(),
+        listen_port: port,
+        addresses: vec![addr.into()],
+        peers: vec![WgPeer::any(&peer.public, None)],
+        mtu: 1420,
+    };
+    let _wg0 = WgGo::start(lab.ns("rH"), &wg("wg0", 51820, "169.254.1.0/31", &ka))?;
+    let _wg1 = WgGo::start(lab.ns("rH"), &wg("wg1", 51821, "169.254.2.0/31", &kb))?;
+    let bird = Bird::start(lab.ns("rH"), &bird_abr_conf(stub))?;
+
+    let a = WgrdConf::new("10.255.0.1", &ka)
+        .tunnel(
+            WgrdTunnel::new("to-bird", &kh.public, Some("192.168.71.1:51820"))
+                .addresses(&["169.254.1.1/31"])
+                .keepalive(5),
+        )
+        .route("10.1.0.0/24", "host")
+        .route("192.168.111.0/24", "blackhole")
+        .export_routes(true);
+    let a_toml = wgrd_toml(
+        dir.path(),
+        "rA",
+        &a,
+        &[("to-bird", "hello = 1, dead = 4")],
+        "redistribute = [{ from = \"static\" }]\n",
+    )?;
+    // rB: every tunnel in area 1 through `[ospf] area`.
+    let b = WgrdConf::new("10.255.0.2", &kb)
+        .tunnel(
+            WgrdTunnel::new("to-bird", &kh.public, Some("192.168.72.1:51821"))
+                .addresses(&["169.254.2.1/31"])
+                .keepalive(5),
+        )
+        .route("10.2.0.0/24", "host")
+        .export_routes(true);
+    let b_extra = if stub {
+        "area = \"0.0.0.1\"\n\n[[ospf.areas]]\nid = 1\nstub = true\n"
+    } else {
+        "area = \"0.0.0.1\"\n"
+    };
+    let b_toml = wgrd_toml(
+        dir.path(),
+        "rB",
+        &b,
+        &[("to-bird", "hello = 1, dead = 4")],
+        b_extra,
+    )?;
+    let started = Instant::now();
+    let wa = Wgrd::start_raw(lab.ns("rA"), &a_toml)?;
+    let wb = Wgrd::start_raw(lab.ns("rB"), &b_toml)?;
+    let diag = || {
+        format!(
+            "bird neighbors: {:?}\nbird lsadb: {:?}\nbird routes: {:?}\nrB database: {:?}\n\
+             rB routes: {:?}\nrB interfaces: {:?}\nrB log:\n{}",
+            bird.birdc("show ospf neighbors"),
+            bird.birdc("show ospf lsadb"),
+            bird.birdc("show route"),
+            wgrctl_json(&sock_b, &["ospf", "database"]),
+            wgrctl_json(&sock_b, &["ospf", "routes"]),
+            wgrctl_json(&sock_b, &["ospf", "interfaces"]),
+            wb.log()
+        )
+    };
+    wait_until("Full on both of BIRD's tunnels", CONVERGE, || {
+        neighbor(&sock_a, "to-bird")["state"] == "full"
+            && neighbor(&sock_b, "to-bird")["state"] == "full"
+    })
+    .with_context(diag)?;
+    let full = started.elapsed();
+    assert_eq!(
+        neighbor(&sock_b, "to-bird")["area"],
+        "0.0.0.1",
+        "{}",
+        diag()
+    );
+
+    // rB, in area 1, routes to the backbone through BIRD's summaries (a stub area: BIRD's
+    // default is totally stubby, `summary no`, so only its default summary).
+    let backbone: &[&str] = if stub {
+        &["default"]
+    } else {
+        &["10.1.0.0/24", "10.3.0.0/24"]
+    };
+    wait_until("the backbone in rB's kernel", CONVERGE, || {
+        backbone.iter().all(|p| has_route(&lab, "rB", p, "wgrd0"))
+    })
+    .with_context(diag)?;
+    let in_b = started.elapsed();
+    wait_until("rB's LAN in rA's kernel", CONVERGE, || {
+        has_route(&lab, "rA", "10.2.0.0/24", "wgrd0")
+    })
+    .with_context(diag)?;
+    let in_a = started.elapsed();
+    println!(
+        "BIRD ABR{}: Full after {full:?}; the backbone (or the default) in rB's kernel after {in_b:?}; \
+         rB's LAN in rA's kernel after {in_a:?}",
+        if stub { " (stub)" } else { "" }
+    );
+    let r = ospf_route(&sock_b, if stub { "0.0.0.0/0" } else { "10.1.0.0/24" });
+    assert_eq!(r["path_type"], "inter", "{}", diag());
+    let db = wgrctl_json(&sock_b, &["ospf", "database"])?;
+    let lsas = db.as_array().cloned().unwrap_or_default();
+    assert!(
+        lsas.iter()
+            .all(|l| l["area"] == "0.0.0.1" || l["area"] == ""),
+        "rB holds area 1 only: {db}"
+    );
+    if stub {
+        // 10 to BIRD plus its `default cost 7`.
+        assert_eq!(ospf_route(&sock_b, "0.0.0.0/0")["cost"], 17, "{}", diag());
+        assert!(ospf_route(&sock_b, "10.1.0.0/24").is_null(), "{}", diag());
+        assert!(
+            lsas.iter().all(|l| l["type"] != 5 && l["type"] != 4),
+            "{db}"
+        );
+        assert!(
+            ospf_route(&sock_b, "192.168.111.0/24").is_null(),
+            "{}",
+            diag()
+        );
+    } else {
+        // rA's external through BIRD's ASBR-summary for rA.
+        wait_until("rA's external in rB's kernel", CONVERGE, || {
+            has_route(&lab, "rB", "192.168.111.0/24", "wgrd0")
+        })
+        .with_context(diag)?;
+        let db = wgrctl_json(&sock_b, &["ospf", "database"])?;
+        assert!(
+            db.as_array()
+                .is_some_and(|l| l.iter().any(|l| l["type"] == 4 && l["id"] == "10.255.0.1")),
+            "{db}"
+        );
+        assert_eq!(ospf_route(&sock_b, "192.168.111.0/24")["path_type"], "E2");
+        println!("rA's external in rB's kernel after {:?}", started.elapsed());
+    }
+    wait_ping(lab.ns("lanB"), "10.1.0.2", Duration::from_secs(10)).with_context(diag)?;
+    ping(lab.ns("lanA"), "10.2.0.2", 3)?;
+    ping(lab.ns("lanB"), "10.3.0.2", 3)?;
+    drop(bird);
+    wa.stop()?;
+    wb.stop()?;
+    Ok(())
+}
+
+#[test]
+fn bird_abr_gives_wgrd_in_area_1_the_backbone_and_its_externals() -> Result<()> {
+    bird_abr_between_two_wgrds(
+        "bird_abr_gives_wgrd_in_area_1_the_backbone_and_its_externals",
+        false,
+    )
+}
+
+#[test]
+fn bird_abr_gives_wgrd_in_a_stub_area_its_default() -> Result<()> {
+    bird_abr_between_two_wgrds("bird_abr_gives_wgrd_in_a_stub_area_its_default", true)
 }
