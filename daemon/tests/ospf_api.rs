@@ -153,6 +153,10 @@ async fn ospf_service_shows_an_authenticated_adjacency() {
         .into_inner();
     assert_eq!(i.router_id, "10.255.7.1");
     assert_eq!(i.area, "0.0.0.0");
+    assert_eq!(i.areas.len(), 1);
+    assert_eq!(i.areas[0].id, "0.0.0.0");
+    assert!(!i.areas[0].stub && !i.abr);
+    assert_eq!(i.interfaces[0].area, "0.0.0.0");
     assert!(i.spf_runs >= 1);
     assert!(i.counters["rx_hello"] >= 1);
     assert!(
@@ -188,6 +192,7 @@ async fn ospf_service_shows_an_authenticated_adjacency() {
     assert_eq!(n.neighbors[0].state, "full");
     assert_eq!(n.neighbors[0].tunnel, "to-peer");
     assert_eq!(n.neighbors[0].address, "169.254.70.1");
+    assert_eq!(n.neighbors[0].area, "0.0.0.0");
 
     let d = client
         .database(pb::OspfDatabaseRequest {})
@@ -200,6 +205,7 @@ async fn ospf_service_shows_an_authenticated_adjacency() {
         .find(|l| l.r#type == 1 && l.adv_router == "10.255.7.2")
         .expect("r2's router-LSA");
     assert_eq!(r2_lsa.type_name, "router");
+    assert_eq!(r2_lsa.area, "0.0.0.0");
     assert!(r2_lsa.seq >= 0x8000_0001, "{r2_lsa:?}");
     assert!(r2_lsa.age < 60);
     assert!(
