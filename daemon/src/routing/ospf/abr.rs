@@ -159,3 +159,46 @@ pub fn summaries(
     }
     out
 }
+
+/// Link State IDs for summary-LSAs of `prefixes` (RFC 2328 appendix E): a prefix's
+/// network address, except when a shorter prefix already uses it: then the network with
+/// all host bits set (receivers mask the id with the LSA's mask, so both still parse to
+/// their prefix). A prefix for which neither is free is left out.
+pub fn summary_ids(
+    prefixes: impl IntoIterator<Item = Ipv4Network>,
+) -> Vec<(Ipv4Network, Ipv4Addr)> {
+    let mut sorted: Vec<Ipv4Network> = prefixes.into_iter().collect();
+    sorted.sort_by_key(|p| (p.prefix(), p.network()));
+    let mut used = BTreeSet::new();
+    let mut out = Vec::new();
+    for p in sorted {
+        let broadcast = Ipv4Addr::from(u32::from(p.network()) | !u32::from(p.mask()));
+        if let Some(id) = [p.network(), broadcast]
+            .into_iter()
+            .find(|id| !used.contains(id))
+        {
+            used.insert(id);
+            out.push((p, id));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_sharing_a_network_address_get_distinct_ids() {
+        let p = |s: &str| s.parse::<Ipv4Network>().unwrap();
+        let ids = summary_ids([p("10.0.0.0/16"), p("10.0.0.0/8"), p("10.1.0.0/24")]);
+        let id = |q: &str| {
+            ids.iter()
+                .find(|(x, _)| *x == p(q))
+                .map(|(_, i)| i.to_string())
+        };
+        assert_eq!(id("10.0.0.0/8").as_deref(), Some("10.0.0.0"));
+        assert_eq!(id("10.0.0.0/16").as_deref(), Some("10.0.255.255"));
+        assert_eq!(id("10.1.0.0/24").as_deref(), Some("10.1.0.0"));
+    }
+}

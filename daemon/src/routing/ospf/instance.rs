@@ -1340,12 +1340,13 @@ impl Instance {
                 (scope, key(LsType::Router, rid)),
                 LsaBody::Router(self.router_lsa_body(*id)),
             ));
-            for (prefix, metric) in &area.summaries.networks {
+            let networks = &area.summaries.networks;
+            for (prefix, id) in abr::summary_ids(networks.keys().copied()) {
                 desired.push((
-                    (scope, key(LsType::SummaryNetwork, prefix.network())),
+                    (scope, key(LsType::SummaryNetwork, id)),
                     LsaBody::Summary(SummaryLsa {
                         mask: prefix.mask(),
-                        metric: *metric,
+                        metric: networks[&prefix],
                     }),
                 ));
             }
