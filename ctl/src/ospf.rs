@@ -16,10 +16,19 @@ fn dash(s: &str) -> String {
 
 /// "0.0.0.1 (stub, default cost 5)" for the header line.
 fn area_text(a: &pb::OspfArea) -> String {
+    let mut notes = Vec::new();
     match (a.stub, a.no_summary) {
-        (false, _) => a.id.clone(),
-        (true, false) => format!("{} (stub, default cost {})", a.id, a.default_cost),
-        (true, true) => format!("{} (totally stubby, default cost {})", a.id, a.default_cost),
+        (false, _) => {}
+        (true, false) => notes.push(format!("stub, default cost {}", a.default_cost)),
+        (true, true) => notes.push(format!("totally stubby, default cost {}", a.default_cost)),
+    }
+    if !a.ranges.is_empty() {
+        notes.push(format!("ranges {}", a.ranges.join(" ")));
+    }
+    if notes.is_empty() {
+        a.id.clone()
+    } else {
+        format!("{} ({})", a.id, notes.join("; "))
     }
 }
 
@@ -91,6 +100,7 @@ pub fn interfaces_json(r: &pb::OspfInterfacesResponse) -> Value {
             "stub": a.stub,
             "no_summary": a.no_summary,
             "default_cost": a.default_cost,
+            "ranges": a.ranges,
         })).collect::<Vec<_>>(),
         "abr": r.abr,
         "spf_runs": r.spf_runs,

@@ -496,6 +496,7 @@ async fn areas_meet_at_a_border_router_and_a_stub_area_gets_a_default() {
         stub: true,
         no_summary: false,
         default_cost: 3,
+        ranges: vec![],
     };
     let external = |c: &mut Config, prefix: &str| {
         c.routes = vec![StaticRoute {

@@ -266,6 +266,9 @@ pub struct OspfArea {
     pub no_summary: bool,
     /// Metric of the default summary a border router sends into this stub area.
     pub default_cost: u32,
+    /// `ranges`: a border router advertises this area's routes inside one of them as
+    /// the range alone (one summary-LSA).
+    pub ranges: Vec<ipnetwork::Ipv4Network>,
 }
 
 pub const DEFAULT_STUB_DEFAULT_COST: u32 = 1;

@@ -17,7 +17,7 @@ const OSPF_KEYS: &[&str] = &[
     "redistribute",
     "liveness-ms",
 ];
-const AREA_KEYS: &[&str] = &["id", "stub", "no-summary", "default-cost"];
+const AREA_KEYS: &[&str] = &["id", "stub", "no-summary", "default-cost", "ranges"];
 const REDISTRIBUTE_KEYS: &[&str] = &["from", "metric", "type", "prefix-list"];
 const TUNNEL_OSPF_KEYS: &[&str] = &[
     "enabled",
@@ -99,6 +99,44 @@ fn area(cx: &mut Cx, s: &Section) -> Option<OspfArea> {
         },
         None => None,
     };
+    let mut ranges: Vec<ipnetwork::Ipv4Network> = Vec::new();
+    if let Some(f) = s.get(cx, "ranges") {
+        match f.str_array(cx) {
+            Some(elems) => {
+                for e in elems {
+                    match e.text.parse::<ipnetwork::Ipv4Network>() {
+                        Ok(n) if n.network() != n.ip() => {
+                            cx.err(
+                                e.line,
+                                &e.path,
+                                format!(
+                                    "{} has host bits set; did you mean {}/{}?",
+                                    e.text,
+                                    n.network(),
+                                    n.prefix()
+                                ),
+                            );
+                            ok = false;
+                        }
+                        Ok(n) if ranges.contains(&n) => {
+                            cx.err(e.line, &e.path, format!("{n} is listed twice"));
+                            ok = false;
+                        }
+                        Ok(n) => ranges.push(n),
+                        Err(_) => {
+                            cx.err(
+                                e.line,
+                                &e.path,
+                                "expected an IPv4 prefix like \"10.1.0.0/16\"",
+                            );
+                            ok = false;
+                        }
+                    }
+                }
+            }
+            None => ok = false,
+        }
+    }
     let id = id?;
     let is_stub = stub.is_some_and(|(b, _)| b);
     if is_stub && id == Ipv4Addr::UNSPECIFIED {
@@ -133,6 +171,7 @@ fn area(cx: &mut Cx, s: &Section) -> Option<OspfArea> {
         stub: is_stub,
         no_summary: no_summary.is_some_and(|(b, _)| b),
         default_cost: cost.map_or(DEFAULT_STUB_DEFAULT_COST, |(c, _)| c),
+        ranges,
     })
 }
 
@@ -519,6 +558,13 @@ fn save_areas(t: &mut Table, areas: &[OspfArea]) {
             "default-cost",
             (a.stub && a.default_cost != DEFAULT_STUB_DEFAULT_COST)
                 .then(|| i64::from(a.default_cost).into()),
+        );
+        put(
+            "ranges",
+            (!a.ranges.is_empty()).then(|| {
+                let list: Array = a.ranges.iter().map(|r| r.to_string()).collect();
+                Value::from(list)
+            }),
         );
         array.push(table);
     }

@@ -1742,12 +1742,14 @@ fn ospf_areas_and_a_tunnels_area_load_and_survive_a_save() {
                 stub: true,
                 no_summary: false,
                 default_cost: 7,
+                ranges: vec![],
             },
             OspfArea {
                 id: "0.0.0.2".parse().unwrap(),
                 stub: true,
                 no_summary: true,
                 default_cost: DEFAULT_STUB_DEFAULT_COST,
+                ranges: vec![],
             },
         ]
     );
@@ -1767,12 +1769,14 @@ fn ospf_areas_and_a_tunnels_area_load_and_survive_a_save() {
         stub: false,
         no_summary: false,
         default_cost: DEFAULT_STUB_DEFAULT_COST,
+        ranges: vec!["10.3.0.0/16".parse().unwrap()],
     });
     c.tunnels[0].ospf.as_mut().unwrap().area = Some("0.0.0.3".parse().unwrap());
     save::save(&path, &c).unwrap();
     let saved = fs::read_to_string(&path).unwrap();
     assert!(saved.contains("# the branch"), "{saved}");
     assert!(saved.contains("default-cost = 9"), "{saved}");
+    assert!(saved.contains("ranges = [\"10.3.0.0/16\"]"), "{saved}");
     assert_eq!(load_file(&path).unwrap(), c);
     c.ospf.as_mut().unwrap().areas.clear();
     save::save(&path, &c).unwrap();
@@ -1816,6 +1820,16 @@ fn ospf_area_errors_name_the_field_and_line() {
     f.only_error(
         &format!("{OSPF_BASE}[ospf]\n[[ospf.areas]]\nid = 1\nstubby = true\n"),
         "ospf.areas[1].stubby",
+        11,
+    );
+    f.only_error(
+        &format!("{OSPF_BASE}[ospf]\n[[ospf.areas]]\nid = 1\nranges = [\"10.1.0.0/16\", \"10.1.2.3/16\"]\n"),
+        "ospf.areas[1].ranges[2]",
+        11,
+    );
+    f.only_error(
+        &format!("{OSPF_BASE}[ospf]\n[[ospf.areas]]\nid = 1\nranges = [\"fd00::/8\"]\n"),
+        "ospf.areas[1].ranges[1]",
         11,
     );
 }

@@ -130,6 +130,7 @@ impl pb::ospf_server::Ospf for OspfService {
                     stub: a.stub,
                     no_summary: a.no_summary,
                     default_cost: a.default_cost,
+                    ranges: a.ranges.iter().map(|r| r.to_string()).collect(),
                 })
                 .collect(),
             abr: s.abr,

@@ -21,7 +21,7 @@ pub const DEFAULT_ROUTE: Ipv4Network = match Ipv4Network::new_checked(Ipv4Addr::
 };
 
 /// What an attached area is (`[[ospf.areas]]`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AreaSettings {
     /// A stub area (3.6): no AS-external-LSAs, a default summary instead.
     pub stub: bool,
@@ -29,6 +29,9 @@ pub struct AreaSettings {
     pub no_summary: bool,
     /// Metric of the default summary into a stub area.
     pub default_cost: u32,
+    /// Area ranges: the area's intra-area routes inside one go out of it as the range
+    /// alone (at the largest cost of what it holds).
+    pub ranges: Vec<Ipv4Network>,
 }
 
 impl Default for AreaSettings {
@@ -37,6 +40,7 @@ impl Default for AreaSettings {
             stub: false,
             no_summary: false,
             default_cost: 1,
+            ranges: vec![],
         }
     }
 }
@@ -90,6 +94,15 @@ pub fn summaries(
             keep_min(m, *p, *cost);
         }
     }
+    // What each area's intra-area routes look like from outside: within an area range,
+    // the range alone, at the largest cost of its components (12.4.3).
+    let advertised: BTreeMap<Ipv4Addr, BTreeMap<Ipv4Network, u32>> = intra
+        .iter()
+        .map(|(area, m)| {
+            let rs = areas.get(area).map_or(&[][..], |a| a.ranges.as_slice());
+            (*area, aggregate(m, rs))
+        })
+        .collect();
     let on_backbone = areas.contains_key(&BACKBONE);
     let inter: Vec<_> = result
         .routes
@@ -109,7 +122,7 @@ pub fn summaries(
             .get(&target)
             .map(|m| m.keys().copied().collect())
             .unwrap_or_default();
-        for (area, prefixes) in &intra {
+        for (area, prefixes) in &advertised {
             if *area == target {
                 continue;
             }
@@ -156,6 +169,30 @@ pub fn summaries(
             }
         }
         out.insert(target, s);
+    }
+    out
+}
+
+/// `prefixes` with every one inside one of `ranges` replaced by that range (the first
+/// that holds it), which takes the largest cost of the prefixes it holds.
+pub fn aggregate(
+    prefixes: &BTreeMap<Ipv4Network, u32>,
+    ranges: &[Ipv4Network],
+) -> BTreeMap<Ipv4Network, u32> {
+    let mut out = BTreeMap::new();
+    for (p, cost) in prefixes {
+        let range = ranges
+            .iter()
+            .find(|r| r.prefix() <= p.prefix() && r.contains(p.network()));
+        match range {
+            Some(r) => {
+                let e = out.entry(*r).or_insert(*cost);
+                *e = (*e).max(*cost);
+            }
+            None => {
+                out.insert(*p, *cost);
+            }
+        }
     }
     out
 }

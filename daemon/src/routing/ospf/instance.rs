@@ -354,7 +354,7 @@ impl Instance {
 
     /// The areas this instance is attached to, with their settings.
     pub fn areas(&self) -> impl Iterator<Item = (Ipv4Addr, AreaSettings)> + '_ {
-        self.areas.iter().map(|(id, a)| (*id, a.settings))
+        self.areas.iter().map(|(id, a)| (*id, a.settings.clone()))
     }
 
     /// True when attached to several areas (an area border router).
@@ -424,7 +424,7 @@ impl Instance {
             ids.insert(cfg.area);
         }
         ids.into_iter()
-            .map(|id| (id, cfg.areas.get(&id).copied().unwrap_or_default()))
+            .map(|id| (id, cfg.areas.get(&id).cloned().unwrap_or_default()))
             .collect()
     }
 
@@ -441,13 +441,14 @@ impl Instance {
             self.flushing.clear();
             self.dd_seed = u32::from(cfg.router_id).rotate_left(16) | 1;
         }
-        // Areas: a new one starts empty; one left, or whose kind changed (its neighbors
-        // must agree on the E bit again), is dropped with everything of ours in it.
+        // Areas: a new one starts empty; one left, or that became or stopped being a stub
+        // area (its neighbors must agree on the E bit again), is dropped with everything
+        // of ours in it. Other changes (default cost, ranges) only change summaries.
         let attached = Self::attached(&cfg);
         let gone: Vec<Ipv4Addr> = self
             .areas
             .iter()
-            .filter(|(id, a)| attached.get(id) != Some(&a.settings))
+            .filter(|(id, a)| attached.get(id).map(|s| s.stub) != Some(a.settings.stub))
             .map(|(id, _)| *id)
             .collect();
         for id in gone {
@@ -463,10 +464,7 @@ impl Instance {
             self.flushing.retain(|(s, _)| *s != scope);
         }
         for (id, settings) in &attached {
-            self.areas.entry(*id).or_insert_with(|| Area {
-                settings: *settings,
-                ..Area::default()
-            });
+            self.areas.entry(*id).or_default().settings = settings.clone();
         }
         let wanted: BTreeSet<TunnelId> = cfg.interfaces.iter().map(|i| i.tunnel).collect();
         for t in self.ifaces.keys().copied().collect::<Vec<_>>() {
@@ -1612,8 +1610,11 @@ impl Instance {
             "ospf spf"
         );
         // A border router's summaries follow its routing table.
-        let settings: BTreeMap<Ipv4Addr, AreaSettings> =
-            self.areas.iter().map(|(id, a)| (*id, a.settings)).collect();
+        let settings: BTreeMap<Ipv4Addr, AreaSettings> = self
+            .areas
+            .iter()
+            .map(|(id, a)| (*id, a.settings.clone()))
+            .collect();
         let mut summaries = abr::summaries(&settings, &result);
         let mut changed = false;
         for (id, a) in self.areas.iter_mut() {

@@ -678,6 +678,7 @@ pub fn instance_config_with(
                         stub: a.stub,
                         no_summary: a.no_summary,
                         default_cost: a.default_cost,
+                        ranges: a.ranges.clone(),
                     },
                 )
             })

@@ -769,7 +769,7 @@ impl Lab {
             }
         }
         for c in &mut lab.cfgs {
-            c.areas = areas.iter().copied().collect();
+            c.areas = areas.iter().cloned().collect();
         }
         lab.nodes = lab
             .cfgs
@@ -826,6 +826,7 @@ fn stub_settings(no_summary: bool) -> AreaSettings {
         stub: true,
         no_summary,
         default_cost: 5,
+        ranges: vec![],
     }
 }
 
@@ -1093,4 +1094,38 @@ fn summaries_learned_outside_the_backbone_are_not_readvertised() {
             .is_some(),
         "node 2 did summarize area 2 into area 1"
     );
+}
+
+#[test]
+fn an_area_range_goes_out_as_one_summary_at_the_largest_cost() {
+    // Area 1 (node 2's LAN 10.3.0.0/24 and id 10.255.0.3/32, the ABR's own stubs) is
+    // summarized into the backbone as 10.0.0.0/8 alone.
+    let range = AreaSettings {
+        ranges: vec![net("10.0.0.0/8")],
+        ..AreaSettings::default()
+    };
+    let mut lab = abr_lab(Some(range));
+    lab.run_until(Duration::from_secs(5), |l| {
+        l.route(0, "10.0.0.0/8").is_some()
+    });
+    for _ in 0..100 {
+        lab.step(Duration::from_millis(10));
+    }
+    let r = lab.route(0, "10.0.0.0/8").unwrap();
+    assert_eq!((r.path_type, r.cost), (PathType::InterArea, 21));
+    assert!(lab.route(0, "10.3.0.0/24").is_none());
+    assert!(lab.route(0, "10.255.0.3/32").is_none());
+    assert_eq!(lab.lsas_of_type(0, LsType::SummaryNetwork), 1);
+    // Area 0's routes still go into area 1 one by one (the range is area 1's).
+    assert!(lab.route(2, "10.1.0.0/24").is_some());
+    // A range change is no area restart: the adjacencies stay, the summaries follow.
+    let changes = lab.changes.len();
+    for c in &mut lab.cfgs[1..2] {
+        c.areas.clear();
+    }
+    lab.reconfigure(1);
+    lab.run_until(Duration::from_secs(3), |l| {
+        l.route(0, "10.3.0.0/24").is_some() && l.route(0, "10.0.0.0/8").is_none()
+    });
+    assert_eq!(lab.changes.len(), changes, "no neighbor changed state");
 }
