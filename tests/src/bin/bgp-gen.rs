@@ -5,8 +5,9 @@
 //! table in one go: `--v4` IPv4 /24s from 11.0.0.0 in classic NLRI and `--v6` IPv6 /48s
 //! from 2a00::/48 in MP_REACH_NLRI (RFC 4760), many prefixes per UPDATE (up to 4096
 //! bytes, RFC 4271 4), then End-of-RIB for both families (RFC 4724 2). AS paths vary per
-//! UPDATE (1,000 distinct second hops) so receivers hold many attribute sets, as in a
-//! real table.
+//! UPDATE (1,000 distinct second hops, private 4-octet ASes no receiver uses: a 16-bit
+//! range hit the receivers' own AS and lost those UPDATEs to the loop check) so receivers
+//! hold many attribute sets, as in a real table.
 //!
 //! It prints one line per event with a CLOCK_REALTIME timestamp in nanoseconds, for the
 //! script to compute times from: `established PEER T`, `start PEER T`, `sent PEER T`.
@@ -151,7 +152,7 @@ fn common_attrs(out: &mut Vec<u8>, asn: u32, second: u32) {
 }
 
 fn second_as(msg: usize) -> u32 {
-    64600 + (msg % 1000) as u32
+    4_200_000_000 + (msg % 1000) as u32
 }
 
 /// The whole table for one peer as UPDATE messages, each at most `MAX_MSG` bytes.
