@@ -321,6 +321,23 @@ impl Router {
         changes.len()
     }
 
+    /// The best route of every prefix whose best is not from `protocol`'s protocol, as
+    /// (prefix, source name, metric), without building a [`RouteInfo`] per route: what a
+    /// protocol re-reads of the others' routes when it missed events (BGP after a full
+    /// table of its own overflowed the event queue).
+    pub async fn best_routes_except(
+        &self,
+        protocol: RouteSource,
+    ) -> Vec<(IpNetwork, &'static str, u32)> {
+        let state = self.state.lock().await;
+        state
+            .rib
+            .best_routes()
+            .filter(|c| !c.source.same_protocol(protocol))
+            .map(|c| (c.prefix, source_name(c.source), c.metric))
+            .collect()
+    }
+
     /// The UDP ports actually bound (useful when the config asked for port 0).
     pub fn local_ports(&self) -> Vec<u16> {
         self.path

@@ -212,32 +212,37 @@ impl Rib {
         self.routes.is_empty()
     }
 
-    /// Remembers the best route of `prefix` before this call's first change to it.
-    fn note(&self, prefix: IpNetwork, before: &mut BTreeMap<IpNetwork, Option<Candidate>>) {
-        if let MapEntry::Vacant(v) = before.entry(prefix) {
-            v.insert(self.routes.get(&prefix).and_then(|cs| cs.first()).cloned());
-        }
-    }
-
     fn withdraw(
         &mut self,
         prefix: IpNetwork,
         source: RouteSource,
         before: &mut BTreeMap<IpNetwork, Option<Candidate>>,
     ) {
-        self.note(prefix, before);
-        if let MapEntry::Occupied(mut o) = self.routes.entry(prefix) {
-            o.get_mut().retain(|c| !c.source.same_protocol(source));
-            if o.get().is_empty() {
-                o.remove();
+        // One search of the (large) table per prefix: the entry serves the note too.
+        match self.routes.entry(prefix) {
+            MapEntry::Occupied(mut o) => {
+                if let MapEntry::Vacant(v) = before.entry(prefix) {
+                    v.insert(o.get().first().cloned());
+                }
+                o.get_mut().retain(|c| !c.source.same_protocol(source));
+                if o.get().is_empty() {
+                    o.remove();
+                }
+            }
+            MapEntry::Vacant(_) => {
+                before.entry(prefix).or_insert(None);
             }
         }
     }
 
     fn offer(&mut self, mut c: Candidate, before: &mut BTreeMap<IpNetwork, Option<Candidate>>) {
         c.prefix = normalize(c.prefix);
-        self.note(c.prefix, before);
+        // One search of the (large) table per prefix: the entry serves the note too
+        // (an empty vector just inserted means "nothing before").
         let cs = self.routes.entry(c.prefix).or_default();
+        if let MapEntry::Vacant(v) = before.entry(c.prefix) {
+            v.insert(cs.first().cloned());
+        }
         if cs.contains(&c) {
             return;
         }

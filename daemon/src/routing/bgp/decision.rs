@@ -207,9 +207,18 @@ impl AdjRibIn {
                         attrs: attrs.clone(),
                         next_hop,
                     };
-                    if self.routes.get(prefix) != Some(&new) {
-                        self.routes.insert(*prefix, new);
-                        out.changed.insert(*prefix);
+                    // One search of the table per prefix.
+                    match self.routes.entry(*prefix) {
+                        std::collections::btree_map::Entry::Occupied(mut o) => {
+                            if *o.get() != new {
+                                o.insert(new);
+                                out.changed.insert(*prefix);
+                            }
+                        }
+                        std::collections::btree_map::Entry::Vacant(v) => {
+                            v.insert(new);
+                            out.changed.insert(*prefix);
+                        }
                     }
                 }
                 _ => {

@@ -611,12 +611,18 @@ impl Instance {
         for p in &dirty {
             let sel = decision.select(p, &memo);
             match sel.as_ref().map(|s| candidate_of(p, s)) {
-                Some(c) => {
-                    if self.routes.get(p) != Some(&c) {
-                        self.routes.insert(*p, c.clone());
+                Some(c) => match self.routes.entry(*p) {
+                    std::collections::btree_map::Entry::Occupied(mut o) => {
+                        if *o.get() != c {
+                            o.insert(c.clone());
+                            delta.changed.push(c);
+                        }
+                    }
+                    std::collections::btree_map::Entry::Vacant(v) => {
+                        v.insert(c.clone());
                         delta.changed.push(c);
                     }
-                }
+                },
                 None => {
                     if self.routes.remove(p).is_some() {
                         delta.removed.push(*p);
@@ -809,16 +815,18 @@ fn import(cfg: &NeighborConfig, u: UpdateRepr) -> Vec<UpdateRepr> {
         },
         ..UpdateRepr::default()
     };
+    // The attributes without the prefix lists: what policy sees and edits per prefix
+    // (cloning and comparing them with the lists was quadratic in the UPDATE's size).
     let mut base = u.attrs.clone();
     base.mp_unreach = None;
+    if let Some(r) = base.mp_reach.as_mut() {
+        r.nlri = Vec::new();
+    }
     // The accepted, unedited prefixes: classic NLRI and MP_REACH ones.
     let mut same = UpdateRepr {
         attrs: base.clone(),
         ..UpdateRepr::default()
     };
-    if let Some(r) = same.attrs.mp_reach.as_mut() {
-        r.nlri.clear();
-    }
     let mut edited = Vec::new();
     let mut one = |p: IpNetwork, mp: bool| {
         let mut attrs = base.clone();

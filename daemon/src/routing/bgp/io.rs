@@ -450,6 +450,11 @@ struct Speaker {
     resolver: Resolver,
     /// Routes announced over the API.
     api_routes: BTreeMap<IpNetwork, PathAttrs>,
+    /// The best route (source, metric) of every prefix whose best is not BGP's: IGP costs
+    /// and redistribution, kept from the router's route events.
+    others: BTreeMap<IpNetwork, (&'static str, u32)>,
+    /// `others` follows the RIB (false at start and after missed events: re-read it).
+    others_known: bool,
     /// Tunnels whose liveness we asked for.
     liveness: BTreeSet<TunnelId>,
     listeners: Vec<AbortHandle>,
@@ -502,6 +507,8 @@ async fn run(
         peers: BTreeMap::new(),
         timers: BTreeMap::new(),
         api_routes: BTreeMap::new(),
+        others: BTreeMap::new(),
+        others_known: false,
         liveness: BTreeSet::new(),
         listeners: Vec::new(),
         listen_errors: Vec::new(),
@@ -517,7 +524,7 @@ async fn run(
     let mut poll = tokio::time::interval(CONFIG_POLL);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let far = || tokio::time::Instant::now() + Duration::from_secs(3600);
-    loop {
+    'run: loop {
         let timer = s
             .timers
             .iter()
@@ -541,22 +548,24 @@ async fn run(
                 Some(r) => s.request(r).await,
                 None => break,
             },
-            e = events.recv() => match e {
-                Ok(RouterEvent::Tunnel(TunnelEvent::PeerSilent { tunnel })) => s.tunnel_silent(&tunnel).await,
-                Ok(RouterEvent::Tunnel(TunnelEvent::PeerAlive { tunnel })) => s.tunnel_alive(&tunnel).await,
-                Ok(RouterEvent::Tunnel(TunnelEvent::Up { tunnel })) => s.tunnel_alive(&tunnel).await,
-                Ok(RouterEvent::TunnelConfigured { .. }) => s.reconfigure().await,
-                Ok(RouterEvent::Route { .. }) => {
-                    if s.resolve_at.is_none() {
-                        s.resolve_at = Some(tokio::time::Instant::now() + RESOLVE_DELAY);
+            e = events.recv() => {
+                // Everything queued at once: our own installs announce one event per
+                // prefix, and taking one per turn of the loop let the queue overflow
+                // (a lag costs a full re-read of the RIB).
+                let mut next = Some(e);
+                while let Some(e) = next.take() {
+                    if !s.router_event(e).await {
+                        break 'run;
                     }
+                    next = match events.try_recv() {
+                        Ok(e) => Some(Ok(e)),
+                        Err(broadcast::error::TryRecvError::Lagged(n)) => {
+                            Some(Err(broadcast::error::RecvError::Lagged(n)))
+                        }
+                        Err(_) => None,
+                    };
                 }
-                Ok(_) => {}
-                Err(broadcast::error::RecvError::Lagged(_)) => {
-                    s.resolve_at = Some(tokio::time::Instant::now());
-                }
-                Err(broadcast::error::RecvError::Closed) => break,
-            },
+            }
             _ = poll.tick() => {
                 s.reconfigure().await;
                 // Liveness arms without an event: keep the status true to it.
@@ -583,12 +592,56 @@ impl Speaker {
         self.resolver.clone()
     }
 
+    /// One router event; false when the router is gone.
+    async fn router_event(&mut self, e: Result<RouterEvent, broadcast::error::RecvError>) -> bool {
+        match e {
+            Ok(RouterEvent::Tunnel(TunnelEvent::PeerSilent { tunnel })) => {
+                self.tunnel_silent(&tunnel).await
+            }
+            Ok(RouterEvent::Tunnel(TunnelEvent::PeerAlive { tunnel })) => {
+                self.tunnel_alive(&tunnel).await
+            }
+            Ok(RouterEvent::Tunnel(TunnelEvent::Up { tunnel })) => self.tunnel_alive(&tunnel).await,
+            Ok(RouterEvent::TunnelConfigured { .. }) => self.reconfigure().await,
+            Ok(RouterEvent::Route { prefix, route }) => {
+                // The event is the prefix's new best route: keep the non-BGP ones (IGP
+                // costs, redistribution) without re-reading the whole RIB.
+                match route.filter(|r| !r.source.ends_with("bgp")) {
+                    Some(r) => {
+                        self.others.insert(prefix, (r.source, r.metric));
+                    }
+                    None => {
+                        self.others.remove(&prefix);
+                    }
+                }
+                if self.resolve_at.is_none() {
+                    self.resolve_at = Some(tokio::time::Instant::now() + RESOLVE_DELAY);
+                }
+            }
+            Ok(_) => {}
+            Err(broadcast::error::RecvError::Lagged(_)) => {
+                // Our own installs overflow the queue while a table loads: re-read on
+                // the usual delay (not at once), so that costs one RIB scan per delay
+                // at most.
+                self.others_known = false;
+                if self.resolve_at.is_none() {
+                    self.resolve_at = Some(tokio::time::Instant::now() + RESOLVE_DELAY);
+                }
+            }
+            Err(broadcast::error::RecvError::Closed) => return false,
+        }
+        true
+    }
+
     async fn input(&mut self, addr: IpAddr, input: Input) {
         let r = self.resolver();
         let Some(i) = self.instance.as_mut() else {
             return;
         };
         let out = i.handle(addr, input, &|p: &PeerInfo, nh| r.resolve(p, nh));
+        // The clone shares `own`: dropped first, `install` edits that map in place
+        // instead of copying it (a copy per UPDATE is quadratic in the table).
+        drop(r);
         self.act(out).await;
     }
 
@@ -1000,38 +1053,48 @@ impl Speaker {
     /// The RIB changed: next hops may resolve differently, redistributed routes may
     /// have come or gone.
     async fn routes_changed(&mut self) {
+        let started = Instant::now();
         self.update_originated().await;
         let r = self.resolver();
         if let Some(i) = self.instance.as_mut() {
             let out = i.resolution_changed(&|p: &PeerInfo, nh| r.resolve(p, nh));
+            drop(r);
             self.act(out).await;
         }
+        tracing::debug!(
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "bgp: next hops and originated routes re-read"
+        );
     }
 
     async fn update_originated(&mut self) {
         let config = self.router.config().await;
         let Some(bgp) = &config.bgp else { return };
-        let rib = self.router.rib_routes().await;
-        self.resolver.igp = Arc::new(
-            rib.iter()
-                .filter(|r| r.best && !r.source.ends_with("bgp"))
-                .map(|r| (r.prefix, r.metric))
-                .collect(),
-        );
+        if !self.others_known {
+            // At start and after missed events: the whole RIB once; events keep it.
+            self.others = self
+                .router
+                .best_routes_except(RouteSource::Bgp { ebgp: true })
+                .await
+                .into_iter()
+                .map(|(prefix, source, metric)| (prefix, (source, metric)))
+                .collect();
+            self.others_known = true;
+        }
+        self.resolver.igp = Arc::new(self.others.iter().map(|(p, (_, m))| (*p, *m)).collect());
         let mut originated = setup::originated_networks(bgp);
         if !bgp.redistribute.is_empty() {
-            for r in rib {
-                let wanted = r.best
-                    && bgp.redistribute.iter().any(|w| {
-                        matches!(
-                            (w, r.source),
-                            (BgpRedistribute::Connected, "connected")
-                                | (BgpRedistribute::Static, "static")
-                                | (BgpRedistribute::Ospf, "ospf")
-                        )
-                    });
+            for (prefix, (source, _)) in &self.others {
+                let wanted = bgp.redistribute.iter().any(|w| {
+                    matches!(
+                        (w, *source),
+                        (BgpRedistribute::Connected, "connected")
+                            | (BgpRedistribute::Static, "static")
+                            | (BgpRedistribute::Ospf, "ospf")
+                    )
+                });
                 if wanted {
-                    originated.entry(r.prefix).or_insert_with(|| PathAttrs {
+                    originated.entry(*prefix).or_insert_with(|| PathAttrs {
                         // Learned from another protocol (RFC 4271 5.1.1).
                         origin: Some(Origin::Incomplete),
                         as_path: Some(AsPath::default()),
@@ -1046,6 +1109,7 @@ impl Speaker {
         let r = self.resolver();
         if let Some(i) = self.instance.as_mut() {
             let out = i.set_originated(originated, &|p: &PeerInfo, nh| r.resolve(p, nh));
+            drop(r);
             self.act(out).await;
         }
     }
@@ -1114,6 +1178,7 @@ impl Speaker {
                         i.soft_reset(a, inbound, outbound, &|p: &PeerInfo, nh| r.resolve(p, nh)),
                     );
                 }
+                drop(r);
                 self.act(out).await;
                 let _ = reply.send(Ok(()));
             }
