@@ -678,6 +678,59 @@ mod tests {
         assert_eq!(Lsa::parse(sum.bytes()).unwrap().0, sum);
     }
 
+    /// A network-LSA (type 2) from the DR 10.0.0.3 for 192.168.23.0/24 (DR address
+    /// 192.168.23.3), attached routers 10.0.0.3 and 10.0.0.2, sequence 0x80000002.
+    const NETWORK_LSA: [u8; 32] = [
+        0x00, 0x05, 0x02, 0x02, // age 5, options E, type 2
+        192, 168, 23, 3, // link state id: the DR's interface address
+        10, 0, 0, 3, // advertising router: the DR
+        0x80, 0x00, 0x00, 0x02, // seq
+        0x00, 0x00, 0x00, 32, // checksum (filled by the test), length 32
+        255, 255, 255, 0, // network mask
+        10, 0, 0, 3, // attached router
+        10, 0, 0, 2, // attached router
+    ];
+
+    #[test]
+    fn network_lsa_emits_the_literal_bytes_and_parses_back() {
+        let lsa = Lsa::build(
+            LsaHeader {
+                age: 5,
+                options: 0x02,
+                ls_type: 2,
+                id: ip("192.168.23.3"),
+                adv_router: ip("10.0.0.3"),
+                seq: 0x8000_0002_u32 as i32,
+                checksum: 0,
+                length: 0,
+            },
+            LsaBody::Network(NetworkLsa {
+                mask: ip("255.255.255.0"),
+                attached: vec![ip("10.0.0.3"), ip("10.0.0.2")],
+            }),
+        );
+        let mut expected = NETWORK_LSA;
+        expected[16..18].copy_from_slice(&lsa.header.checksum.to_be_bytes());
+        assert_eq!(lsa.bytes(), &expected[..]);
+        assert!(fletcher_verifies(&expected));
+        let (parsed, used) = Lsa::parse(&expected).unwrap();
+        assert_eq!(used, 32);
+        assert_eq!(parsed, lsa);
+        assert_eq!(parsed.key().ls_type, LsType::Network);
+        // A body without a single attached router, or not a multiple of 4, is refused.
+        for len in [24usize, 26] {
+            let mut short = expected[..len].to_vec();
+            short[18..20].copy_from_slice(&(len as u16).to_be_bytes());
+            let ck = fletcher(&short);
+            short[16..18].copy_from_slice(&ck.to_be_bytes());
+            let err = Lsa::parse(&short).unwrap_err();
+            assert!(
+                matches!(err, LsaError::BadBody | LsaError::BadLength),
+                "{err:?}"
+            );
+        }
+    }
+
     #[test]
     fn newer_instance_comparison() {
         let a = router_lsa().header;

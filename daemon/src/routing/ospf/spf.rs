@@ -1,12 +1,13 @@
 //! The routing table calculation (RFC 2328 16): Dijkstra over router-LSAs with
-//! point-to-point links (16.1, with the two-way check of 16.1 (2b)), stub networks
+//! point-to-point links and transit networks (the network-LSAs of other routers' LANs)
+//! (16.1, with the two-way check of 16.1 (2b)), stub networks
 //! (16.1 (2)), inter-area routes from summary-LSAs (16.2) and AS-external routes of
 //! type 1 and 2 (16.4), with equal-cost multipath: a route's next hop is the set of
 //! tunnels of every shortest path. Also the SPF throttle (delay, then an exponentially
 //! growing hold time while changes keep coming).
 //!
-//! Pure: reads an LSDB snapshot and the root's own adjacencies, returns routes. Transit
-//! networks (network-LSAs, for LAN interfaces) are not walked yet.
+//! Pure: reads an LSDB snapshot and the root's own adjacencies, returns routes. The root
+//! itself is never on a transit network (wgrd's interfaces are all point-to-point).
 
 use super::lsa::{LinkKind, LsType, Lsa, LsaBody, LsaKey, FLAG_E, LS_INFINITY};
 use super::lsdb::Lsdb;
@@ -118,12 +119,65 @@ pub struct AreaTree {
     pub local: Vec<(Ipv4Network, u32)>,
 }
 
-/// Dijkstra over `lsdb` (one area's router-LSAs) from `root`, then the stub networks
-/// (16.1). `adjacencies` are the root's Full point-to-point neighbors in this area.
+/// A vertex of the shortest-path tree (RFC 2328 16.1): a router (by router id) or a
+/// transit network (by its DR's interface address, the network-LSA's link state id).
+/// The order of equal-cost vertices does not matter here: the root is never on a
+/// transit network, so a network's next hops are always inherited from its parents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Vertex {
+    Router(Ipv4Addr),
+    Network(Ipv4Addr),
+}
+
+/// The live network-LSAs of `lsdb` by link state id (there may be more than one per id
+/// for a while, when the DR changes: each is tried).
+fn network_lsas(lsdb: &Lsdb, now: Instant) -> HashMap<Ipv4Addr, Vec<&Lsa>> {
+    let mut map: HashMap<Ipv4Addr, Vec<&Lsa>> = HashMap::new();
+    for lsa in lsdb.live(now) {
+        if lsa.header.ls_type == LsType::Network.to_u8() {
+            map.entry(lsa.header.id).or_default().push(lsa);
+        }
+    }
+    map
+}
+
+/// The network-LSA for the transit network `dr` that lists `router` (16.1 (2b), the
+/// two-way check from the router's side), if any.
+fn network_listing<'a>(
+    networks: &HashMap<Ipv4Addr, Vec<&'a Lsa>>,
+    dr: Ipv4Addr,
+    router: Ipv4Addr,
+) -> Option<&'a Lsa> {
+    networks
+        .get(&dr)?
+        .iter()
+        .copied()
+        .find(|l| matches!(&l.body, LsaBody::Network(n) if n.attached.contains(&router)))
+}
+
+/// True if `lsa` (a router-LSA) has a transit link to the network `dr`.
+fn links_to_network(lsa: &Lsa, dr: Ipv4Addr) -> bool {
+    match &lsa.body {
+        LsaBody::Router(r) => r
+            .links
+            .iter()
+            .any(|l| l.kind == LinkKind::Transit && l.id == dr),
+        _ => false,
+    }
+}
+
+/// Dijkstra over `lsdb` (one area's router- and network-LSAs) from `root`, then the stub
+/// networks (16.1). `adjacencies` are the root's Full point-to-point neighbors in this
+/// area. Transit networks (other routers' LANs, with a DR and a network-LSA) are
+/// vertices: a router reaches one through its transit link (at the link's cost) if the
+/// network-LSA lists the router; the network reaches each router it lists at cost 0 if
+/// that router's LSA has a transit link back. The root is never on a transit network, so
+/// a network and what lies beyond it inherit the next hops of their parents.
 pub fn area_tree(lsdb: &Lsdb, root: Ipv4Addr, adjacencies: &[Adjacency], now: Instant) -> AreaTree {
-    // Dijkstra over routers; a vertex's next hops are the union over its shortest paths.
-    let mut best: HashMap<Ipv4Addr, (u32, Hops)> = HashMap::new();
-    let mut done: BTreeMap<Ipv4Addr, (u32, Hops)> = BTreeMap::new();
+    let networks = network_lsas(lsdb, now);
+    // Dijkstra over vertices; a vertex's next hops are the union over its shortest paths.
+    let mut best: HashMap<Vertex, (u32, Hops)> = HashMap::new();
+    let mut done: BTreeMap<Vertex, (u32, Hops)> = BTreeMap::new();
     let mut heap = BinaryHeap::new();
     let root_lsa = router_lsa(lsdb, root, now);
     for a in adjacencies {
@@ -134,17 +188,18 @@ pub fn area_tree(lsdb: &Lsdb, root: Ipv4Addr, adjacencies: &[Adjacency], now: In
             continue;
         }
         let cost = u32::from(a.cost);
-        let e = best
-            .entry(a.neighbor)
-            .or_insert((u32::MAX, BTreeSet::new()));
+        let v = Vertex::Router(a.neighbor);
+        let e = best.entry(v).or_insert((u32::MAX, BTreeSet::new()));
         if cost < e.0 {
             *e = (cost, BTreeSet::from([a.tunnel]));
-            heap.push(Reverse((cost, a.neighbor)));
+            heap.push(Reverse((cost, v)));
         } else if cost == e.0 {
             e.1.insert(a.tunnel);
         }
     }
-    done.insert(root, (0, BTreeSet::new()));
+    done.insert(Vertex::Router(root), (0, BTreeSet::new()));
+    // Network vertices reached, with their network-LSA (for the prefix).
+    let mut reached_networks: Vec<(&Lsa, u32, Hops)> = Vec::new();
     while let Some(Reverse((cost, v))) = heap.pop() {
         if done.contains_key(&v) {
             continue;
@@ -156,24 +211,59 @@ pub fn area_tree(lsdb: &Lsdb, root: Ipv4Addr, adjacencies: &[Adjacency], now: In
             continue;
         }
         done.insert(v, entry.clone());
-        let Some(lsa) = router_lsa(lsdb, v, now) else {
-            continue;
-        };
-        let LsaBody::Router(r) = &lsa.body else {
-            continue;
-        };
-        for l in r.links.iter().filter(|l| l.kind == LinkKind::PointToPoint) {
-            let w = l.id;
+        // The vertices adjacent to v with the cost of the edge.
+        let mut edges: Vec<(Vertex, u32)> = Vec::new();
+        match v {
+            Vertex::Router(rid) => {
+                let Some(lsa) = router_lsa(lsdb, rid, now) else {
+                    continue;
+                };
+                let LsaBody::Router(r) = &lsa.body else {
+                    continue;
+                };
+                for l in &r.links {
+                    match l.kind {
+                        LinkKind::PointToPoint => {
+                            let Some(wlsa) = router_lsa(lsdb, l.id, now) else {
+                                continue;
+                            };
+                            if links_back(wlsa, rid) {
+                                edges.push((Vertex::Router(l.id), u32::from(l.metric)));
+                            }
+                        }
+                        LinkKind::Transit if network_listing(&networks, l.id, rid).is_some() => {
+                            edges.push((Vertex::Network(l.id), u32::from(l.metric)));
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            Vertex::Network(dr) => {
+                // The network-LSA that let us in: it lists the parent router.
+                let Some(nlsa) = networks.get(&dr).and_then(|ls| {
+                    ls.iter().copied().find(|l| {
+                        matches!(&l.body, LsaBody::Network(n)
+                            if n.attached.iter().any(|a| done.contains_key(&Vertex::Router(*a))))
+                    })
+                }) else {
+                    continue;
+                };
+                let LsaBody::Network(n) = &nlsa.body else {
+                    continue;
+                };
+                reached_networks.push((nlsa, cost, entry.1.clone()));
+                for a in &n.attached {
+                    if router_lsa(lsdb, *a, now).is_some_and(|l| links_to_network(l, dr)) {
+                        edges.push((Vertex::Router(*a), 0));
+                    }
+                }
+            }
+        }
+        for (w, metric) in edges {
             if done.contains_key(&w) {
                 continue;
             }
-            let Some(wlsa) = router_lsa(lsdb, w, now) else {
-                continue;
-            };
-            if !links_back(wlsa, v) {
-                continue;
-            }
-            let c = cost.saturating_add(u32::from(l.metric));
+            let c = cost.saturating_add(metric);
             let e = best.entry(w).or_insert((u32::MAX, BTreeSet::new()));
             if c < e.0 {
                 *e = (c, entry.1.clone());
@@ -183,9 +273,34 @@ pub fn area_tree(lsdb: &Lsdb, root: Ipv4Addr, adjacencies: &[Adjacency], now: In
             }
         }
     }
+    let mut done: BTreeMap<Ipv4Addr, (u32, Hops)> = done
+        .into_iter()
+        .filter_map(|(v, e)| match v {
+            Vertex::Router(rid) => Some((rid, e)),
+            Vertex::Network(_) => None,
+        })
+        .collect();
 
     // Stub networks of every reached router (the root's own are local, not routes).
     let mut table: HashMap<Ipv4Network, Route> = HashMap::new();
+    // Transit networks: their prefix at the network vertex's cost (16.1 (4)).
+    for (nlsa, cost, hops) in reached_networks {
+        let LsaBody::Network(n) = &nlsa.body else {
+            continue;
+        };
+        if let Some(prefix) = prefix_of(nlsa.header.id, n.mask) {
+            offer(
+                &mut table,
+                Route {
+                    prefix,
+                    path_type: PathType::IntraArea,
+                    cost,
+                    cost2: 0,
+                    next_hops: hops,
+                },
+            );
+        }
+    }
     let mut asbrs = BTreeSet::new();
     let mut local = Vec::new();
     for (rid, (cost, hops)) in done.iter() {
@@ -527,7 +642,7 @@ impl Throttle {
 
 #[cfg(test)]
 mod tests {
-    use super::super::lsa::{ExternalLsa, LsaHeader, RouterLink, RouterLsa};
+    use super::super::lsa::{ExternalLsa, LsaHeader, NetworkLsa, RouterLink, RouterLsa};
     use super::*;
 
     fn ip(s: &str) -> Ipv4Addr {
@@ -727,6 +842,205 @@ mod tests {
             (b.path_type, b.cost, &b.next_hops),
             (PathType::External1, 110, &hops(&[2]))
         );
+    }
+
+    /// A router-LSA of router `n` with p2p links (neighbor, metric), transit links
+    /// (DR address, own address, metric), stubs (prefix, metric) and its /32 stub.
+    fn lan_router(
+        n: u8,
+        p2p: &[(u8, u16)],
+        transit: &[(&str, &str, u16)],
+        stubs: &[(&str, u16)],
+    ) -> Lsa {
+        let mut l = match router(n, p2p).body {
+            LsaBody::Router(r) => r.links,
+            _ => unreachable!(),
+        };
+        for &(dr, own, metric) in transit {
+            l.push(RouterLink {
+                kind: LinkKind::Transit,
+                id: ip(dr),
+                data: ip(own),
+                metric,
+            });
+        }
+        for &(prefix, metric) in stubs {
+            let p: Ipv4Network = prefix.parse().unwrap();
+            l.push(RouterLink {
+                kind: LinkKind::Stub,
+                id: p.network(),
+                data: p.mask(),
+                metric,
+            });
+        }
+        Lsa::build(
+            header(1, rid(n), rid(n)),
+            LsaBody::Router(RouterLsa { flags: 0, links: l }),
+        )
+    }
+
+    /// A network-LSA from the DR `dr_router` for the LAN whose DR address is `dr`.
+    fn network(dr: &str, dr_router: u8, mask: &str, attached: &[u8]) -> Lsa {
+        Lsa::build(
+            header(2, ip(dr), rid(dr_router)),
+            LsaBody::Network(NetworkLsa {
+                mask: ip(mask),
+                attached: attached.iter().map(|&n| rid(n)).collect(),
+            }),
+        )
+    }
+
+    #[test]
+    fn a_transit_network_leads_to_the_routers_behind_it() {
+        // 1 -10- 2 (p2p, tunnel 4); 2 and 3 on LAN 192.168.23.0/24 (DR 3 at .3, 2 at
+        // .2), cost 5 from 2 and 7 from 3; 3 has the stub 10.3.0.0/24 at cost 1.
+        let now = Instant::now();
+        let lan = [("192.168.23.3", "192.168.23.2", 5)];
+        let lsdb = db(
+            vec![
+                router(1, &[(2, 10)]),
+                lan_router(2, &[(1, 10)], &lan, &[]),
+                lan_router(
+                    3,
+                    &[],
+                    &[("192.168.23.3", "192.168.23.3", 7)],
+                    &[("10.3.0.0/24", 1)],
+                ),
+                network("192.168.23.3", 3, "255.255.255.0", &[3, 2]),
+            ],
+            now,
+        );
+        let r = run(&lsdb, rid(1), &[adj(2, 4, 10)], now);
+        let net = route(&r, "192.168.23.0/24");
+        assert_eq!(
+            (net.path_type, net.cost, &net.next_hops),
+            (PathType::IntraArea, 15, &hops(&[4]))
+        );
+        // The network reaches 3 at cost 0: 10 + 5 + 0, and its stub 1 more.
+        assert_eq!(r.routers.get(&rid(3)), Some(&(15, hops(&[4]))));
+        let stub = route(&r, "10.3.0.0/24");
+        assert_eq!((stub.cost, &stub.next_hops), (16, &hops(&[4])));
+        assert_eq!(route(&r, "10.255.0.3/32").cost, 15);
+        // The network is no router: it is not among the routers reached.
+        assert_eq!(r.routers.len(), 2);
+
+        // The DR's address may be its router id too: vertices of both kinds coexist.
+        let lsdb = db(
+            vec![
+                router(1, &[(2, 10)]),
+                lan_router(2, &[(1, 10)], &[("10.255.0.3", "10.255.0.2", 5)], &[]),
+                lan_router(3, &[], &[("10.255.0.3", "10.255.0.3", 7)], &[]),
+                network("10.255.0.3", 3, "255.255.255.0", &[3, 2]),
+            ],
+            now,
+        );
+        let r = run(&lsdb, rid(1), &[adj(2, 4, 10)], now);
+        assert_eq!(r.routers.get(&rid(3)), Some(&(15, hops(&[4]))));
+        assert_eq!(route(&r, "10.255.0.0/24").cost, 15);
+        assert_eq!(route(&r, "10.255.0.3/32").cost, 15);
+    }
+
+    #[test]
+    fn a_transit_network_needs_the_two_way_check() {
+        let now = Instant::now();
+        let lan2 = [("192.168.23.3", "192.168.23.2", 5)];
+        let lan3 = [("192.168.23.3", "192.168.23.3", 7)];
+        let stub3 = [("10.3.0.0/24", 1)];
+        // The network-LSA does not list 3: the network is reached, 3 is not.
+        let lsdb = db(
+            vec![
+                router(1, &[(2, 10)]),
+                lan_router(2, &[(1, 10)], &lan2, &[]),
+                lan_router(3, &[], &lan3, &stub3),
+                network("192.168.23.3", 3, "255.255.255.0", &[2]),
+            ],
+            now,
+        );
+        let r = run(&lsdb, rid(1), &[adj(2, 4, 10)], now);
+        assert_eq!(route(&r, "192.168.23.0/24").cost, 15);
+        assert!(!r.routers.contains_key(&rid(3)));
+        assert!(r
+            .routes
+            .iter()
+            .all(|r| r.prefix.network() != ip("10.3.0.0")));
+        // 3 listed, but its router-LSA has no transit link back to the network.
+        let lsdb = db(
+            vec![
+                router(1, &[(2, 10)]),
+                lan_router(2, &[(1, 10)], &lan2, &[]),
+                lan_router(3, &[], &[], &stub3),
+                network("192.168.23.3", 3, "255.255.255.0", &[2, 3]),
+            ],
+            now,
+        );
+        let r = run(&lsdb, rid(1), &[adj(2, 4, 10)], now);
+        assert!(!r.routers.contains_key(&rid(3)));
+        // A network-LSA that does not list 2: 2 cannot enter the network at all.
+        let lsdb = db(
+            vec![
+                router(1, &[(2, 10)]),
+                lan_router(2, &[(1, 10)], &lan2, &[]),
+                lan_router(3, &[], &lan3, &stub3),
+                network("192.168.23.3", 3, "255.255.255.0", &[3]),
+            ],
+            now,
+        );
+        let r = run(&lsdb, rid(1), &[adj(2, 4, 10)], now);
+        assert_eq!(r.routers.len(), 1);
+        assert_eq!(r.routes.len(), 1, "{:?}", r.routes);
+        // No network-LSA at all (the DR has not originated it yet): nothing behind.
+        let lsdb = db(
+            vec![
+                router(1, &[(2, 10)]),
+                lan_router(2, &[(1, 10)], &lan2, &[]),
+                lan_router(3, &[], &lan3, &stub3),
+            ],
+            now,
+        );
+        assert_eq!(run(&lsdb, rid(1), &[adj(2, 4, 10)], now).routers.len(), 1);
+        // A MaxAge network-LSA is no network.
+        let mut gone = network("192.168.23.3", 3, "255.255.255.0", &[2, 3]);
+        gone.set_age(super::super::lsa::MAX_AGE);
+        let lsdb = db(
+            vec![
+                router(1, &[(2, 10)]),
+                lan_router(2, &[(1, 10)], &lan2, &[]),
+                lan_router(3, &[], &lan3, &stub3),
+                gone,
+            ],
+            now,
+        );
+        assert_eq!(run(&lsdb, rid(1), &[adj(2, 4, 10)], now).routers.len(), 1);
+    }
+
+    #[test]
+    fn two_equal_paths_into_a_transit_network_are_ecmp() {
+        // 1 -10- 2 (tunnel 7), 1 -10- 3 (tunnel 9); 2, 3 and 4 share a LAN (DR 4),
+        // cost 5 each; 4 has a stub. The network and 4 are reached over both tunnels.
+        let now = Instant::now();
+        let dr = "172.16.0.4";
+        let lsdb = db(
+            vec![
+                router(1, &[(2, 10), (3, 10)]),
+                lan_router(2, &[(1, 10)], &[(dr, "172.16.0.2", 5)], &[]),
+                lan_router(3, &[(1, 10)], &[(dr, "172.16.0.3", 5)], &[]),
+                lan_router(4, &[], &[(dr, dr, 5)], &[("10.4.0.0/16", 2)]),
+                network(dr, 4, "255.255.255.0", &[4, 2, 3]),
+            ],
+            now,
+        );
+        let r = run(&lsdb, rid(1), &[adj(2, 7, 10), adj(3, 9, 10)], now);
+        let net = route(&r, "172.16.0.0/24");
+        assert_eq!((net.cost, &net.next_hops), (15, &hops(&[7, 9])));
+        let stub = route(&r, "10.4.0.0/16");
+        assert_eq!((stub.cost, &stub.next_hops), (17, &hops(&[7, 9])));
+        // 2 and 3 reach each other through the network at 10 + 5 + 0 = 15, more than
+        // their direct 10: their own next hop stays.
+        assert_eq!(r.routers.get(&rid(2)), Some(&(10, hops(&[7]))));
+        // One path dearer: only the other tunnel.
+        let r = run(&lsdb, rid(1), &[adj(2, 7, 10), adj(3, 9, 11)], now);
+        assert_eq!(route(&r, "10.4.0.0/16").next_hops, hops(&[7]));
+        assert_eq!(route(&r, "172.16.0.0/24").cost, 15);
     }
 
     #[test]

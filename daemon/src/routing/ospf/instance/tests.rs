@@ -3,6 +3,7 @@
 //! No sockets, no sleeping: the same inputs always give the same outputs.
 
 use super::*;
+use crate::routing::ospf::lsa::NetworkLsa;
 use crate::routing::ospf::spf::PathType;
 use std::collections::VecDeque;
 
@@ -740,6 +741,58 @@ fn an_instance_right_after_a_requested_copy_is_not_held_off_by_min_ls_arrival() 
     lab.now += Timers::default().min_ls_arrival;
     lab.input(0, lsu(again));
     assert_eq!(lab.nodes[0].find_lsa(&key).unwrap().lsa.header.seq, seq + 1);
+}
+
+#[test]
+fn a_network_lsa_from_another_routers_lan_is_stored_and_flooded_on() {
+    // A chain 1 - 2 - 3. Router 2 receives from 1 a network-LSA (type 2) of some DR on
+    // a LAN elsewhere in the area: it installs it in the area's database, acknowledges
+    // it and floods it to 3, as a router-LSA would be.
+    let mut lab = Lab::new(3, &[(0, 1, 10), (1, 2, 10)]);
+    lab.run_until(Duration::from_secs(5), Lab::all_full);
+    let lsa = Lsa::build(
+        LsaHeader {
+            age: 1,
+            options: 2,
+            ls_type: 2,
+            id: Ipv4Addr::new(192, 168, 23, 3),
+            adv_router: rid(9),
+            seq: 0x8000_0001_u32 as i32,
+            checksum: 0,
+            length: 0,
+        },
+        LsaBody::Network(NetworkLsa {
+            mask: Ipv4Addr::new(255, 255, 255, 0),
+            attached: vec![rid(9), rid(8)],
+        }),
+    );
+    let key = lsa.key();
+    lab.input(
+        1,
+        Input::Packet {
+            tunnel: TunnelId(1),
+            src: rid(1),
+            dst: ALL_SPF_ROUTERS,
+            bytes: PacketRepr {
+                router_id: rid(1),
+                area_id: Ipv4Addr::UNSPECIFIED,
+                auth: Auth::Null,
+                body: Body::LsUpdate(vec![lsa.clone()]),
+            }
+            .to_bytes(),
+        },
+    );
+    for node in [1, 2] {
+        let e = lab.nodes[node]
+            .find_lsa(&key)
+            .expect("network-LSA installed");
+        assert_eq!(e.lsa.body, lsa.body);
+        assert!(lab.nodes[node]
+            .lsdb(Scope::Area(Ipv4Addr::UNSPECIFIED))
+            .is_some_and(|db| db.get(&key).is_some()));
+    }
+    // Nothing reaches the network (no router links to it): no route from it.
+    assert!(lab.route(2, "192.168.23.0/24").is_none());
 }
 
 // ---- several areas ----
