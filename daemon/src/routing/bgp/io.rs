@@ -36,7 +36,9 @@ use tokio_util::sync::CancellationToken;
 /// How long a tunnel may stay silent before its BGP sessions go down, by default. The
 /// tunnel probes three times per interval; a peer that does not probe back (not a wgrd)
 /// never arms the detection, so this cannot tear down sessions to wireguard-go peers.
-pub const DEFAULT_LIVENESS: Duration = Duration::from_millis(300);
+/// The same interval OSPF uses by default.
+pub const DEFAULT_LIVENESS: Duration =
+    Duration::from_millis(crate::config::DEFAULT_LIVENESS_MS as u64);
 /// BGP's well-known port, where the speaker listens.
 pub const BGP_PORT: u16 = 179;
 /// How often the running config is re-read for changes no event announces.
@@ -74,34 +76,8 @@ pub struct NeighborStatus {
     pub fast_failover: FastFailover,
 }
 
-/// Tunnel liveness as it applies to one session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FastFailover {
-    /// A LAN neighbor: no tunnel to watch.
-    Off,
-    /// Liveness is on but the peer has not shown that it probes (wireguard-go never
-    /// does): failures are found by the hold timer.
-    Waiting(Duration),
-    /// The peer probes: a silence of this long takes the session down.
-    Armed(Duration),
-}
-
-impl FastFailover {
-    pub fn name(self) -> &'static str {
-        match self {
-            FastFailover::Off => "off",
-            FastFailover::Waiting(_) => "waiting",
-            FastFailover::Armed(_) => "armed",
-        }
-    }
-
-    pub fn interval(self) -> Option<Duration> {
-        match self {
-            FastFailover::Off => None,
-            FastFailover::Waiting(d) | FastFailover::Armed(d) => Some(d),
-        }
-    }
-}
+/// Tunnel liveness as it applies to one session (`Off` for a LAN neighbor).
+pub use crate::dataplane::tunnel::FastFailover;
 
 /// What the speaker shows of itself.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -480,6 +456,9 @@ struct Built {
     graceful_restart: crate::config::GracefulRestart,
     neighbors: BTreeMap<IpAddr, (BgpNeighborConfig, Via)>,
     policies: Vec<crate::config::PolicyConfig>,
+    /// What is originated (`networks`, `redistribute`): a change re-originates without
+    /// touching the sessions.
+    originate: (Vec<IpNetwork>, Vec<BgpRedistribute>),
 }
 
 async fn run(
@@ -1302,15 +1281,9 @@ impl Speaker {
                     prefixes_advertised: n.adj_rib_out.len(),
                     fast_failover: match &p.via {
                         Via::Kernel { .. } => FastFailover::Off,
-                        Via::Tunnel { id, .. } => match tunnels.get(*id) {
-                            Some(t) if t.liveness_armed() => {
-                                FastFailover::Armed(t.liveness().unwrap_or(DEFAULT_LIVENESS))
-                            }
-                            Some(t) => {
-                                FastFailover::Waiting(t.liveness().unwrap_or(DEFAULT_LIVENESS))
-                            }
-                            None => FastFailover::Off,
-                        },
+                        Via::Tunnel { id, .. } => tunnels
+                            .get(*id)
+                            .map_or(FastFailover::Off, |t| t.fast_failover()),
                     },
                 })
             })
@@ -1741,6 +1714,7 @@ fn built_from(config: &Config, router: &Router) -> Option<Built> {
         graceful_restart: bgp.graceful_restart,
         neighbors,
         policies: config.policies.clone(),
+        originate: (bgp.networks.clone(), bgp.redistribute.clone()),
     })
 }
 
