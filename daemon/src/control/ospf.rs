@@ -28,10 +28,13 @@ impl OspfService {
     }
 }
 
+/// The prefix an LSA names: its id (a network-LSA's is the DR's address, a summary's
+/// may have host bits set, RFC 2328 appendix E) masked.
 fn prefix(id: Ipv4Addr, mask: Ipv4Addr) -> String {
+    let net = Ipv4Addr::from(u32::from(id) & u32::from(mask));
     match ipnetwork::ipv4_mask_to_prefix(mask)
         .ok()
-        .and_then(|len| Ipv4Network::new(id, len).ok())
+        .and_then(|len| Ipv4Network::new(net, len).ok())
     {
         Some(n) => n.to_string(),
         None => format!("{id} mask {mask}"),
@@ -316,5 +319,43 @@ fn rank(state: &str) -> u8 {
         "loading" => 6,
         "full" => 7,
         _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::routing::ospf::lsa::{Lsa, LsaHeader, NetworkLsa};
+
+    #[test]
+    fn a_network_lsa_shows_its_prefix_and_attached_routers() {
+        let ip = |s: &str| s.parse::<Ipv4Addr>().unwrap();
+        let lsa = Lsa::build(
+            LsaHeader {
+                age: 0,
+                options: 2,
+                ls_type: 2,
+                // The DR's interface address: host bits set.
+                id: ip("172.16.23.3"),
+                adv_router: ip("10.255.0.3"),
+                seq: 0x8000_0001_u32 as i32,
+                checksum: 0,
+                length: 0,
+            },
+            LsaBody::Network(NetworkLsa {
+                mask: ip("255.255.255.0"),
+                attached: vec![ip("10.255.0.3"), ip("10.255.0.2")],
+            }),
+        );
+        let e = LsdbEntry {
+            scope: Scope::Area(Ipv4Addr::UNSPECIFIED),
+            lsa,
+            installed: Instant::now(),
+        };
+        assert_eq!(
+            lsa_summary(&e),
+            "172.16.23.0/24 attached 10.255.0.3 10.255.0.2"
+        );
+        assert_eq!(type_name(2), "network");
     }
 }
