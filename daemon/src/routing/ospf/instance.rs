@@ -31,7 +31,7 @@ use super::spf::{self, Adjacency, AreaInput, Route, Throttle};
 use crate::dataplane::TunnelId;
 use ipnetwork::Ipv4Network;
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
@@ -612,6 +612,11 @@ impl Instance {
             n.summary.drain(..k).collect()
         };
         let more = init || !n.summary.is_empty();
+        if !more {
+            // The snapshot of a large database: do not keep its capacity for the whole
+            // life of the adjacency (20 bytes per LSA).
+            n.summary = VecDeque::new();
+        }
         let flags = (if init { DD_INIT } else { 0 })
             | (if more { DD_MORE } else { 0 })
             | (if n.master { DD_MASTER } else { 0 });

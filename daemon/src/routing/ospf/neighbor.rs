@@ -162,7 +162,8 @@ impl Neighbor {
     }
 
     pub fn clear_lists(&mut self) {
-        self.summary.clear();
+        // Replaced, not cleared: the summary can have held the whole database.
+        self.summary = VecDeque::new();
         self.requests.clear();
         self.requested.clear();
         self.retransmit.clear();
