@@ -64,6 +64,7 @@ const NEIGHBOR_KEYS: &[&str] = &[
     "next-hop-self",
     "route-reflector-client",
     "allow-without-policy",
+    "keep-received-routes",
     "prefix-limit",
     "description",
     "password-file",
@@ -178,6 +179,10 @@ pub struct BgpNeighborConfig {
     pub route_reflector_client: bool,
     /// RFC 8212 opt-out: an eBGP neighbor without policy exchanges everything.
     pub allow_without_policy: bool,
+    /// Keep every received route before import policy (pre-policy Adj-RIB-In): listed
+    /// as adj-in-pre, and a soft reset inbound or a policy change re-applies import
+    /// policy from it without asking the peer (FRR's soft-reconfiguration inbound).
+    pub keep_received_routes: bool,
     pub prefix_limit: Option<BgpPrefixLimit>,
     pub description: Option<String>,
     /// TCP-MD5 (RFC 2385), address neighbors only.
@@ -202,6 +207,7 @@ impl BgpNeighborConfig {
             next_hop_self: false,
             route_reflector_client: false,
             allow_without_policy: false,
+            keep_received_routes: false,
             prefix_limit: None,
             description: None,
             password: None,
@@ -830,6 +836,7 @@ fn neighbor(
     let next_hop_self = flag(cx, s, "next-hop-self");
     let route_reflector_client = flag(cx, s, "route-reflector-client");
     let allow_without_policy = flag(cx, s, "allow-without-policy");
+    let keep_received_routes = flag(cx, s, "keep-received-routes");
     let prefix_limit = match s.get(cx, "prefix-limit") {
         Some(f) => prefix_limit(cx, &f).map(Some),
         None => Some(None),
@@ -892,6 +899,7 @@ fn neighbor(
         next_hop_self: next_hop_self?,
         route_reflector_client: route_reflector_client?,
         allow_without_policy: allow_without_policy?,
+        keep_received_routes: keep_received_routes?,
         prefix_limit: prefix_limit?,
         description: description?,
         password: password?,
@@ -1456,6 +1464,7 @@ hold-time = 9
 next-hop-self = false
 route-reflector-client = false
 allow-without-policy = false
+keep-received-routes = true
 prefix-limit = { max = 1000, action = "stop" }
 description = "r2"
 
@@ -1519,6 +1528,7 @@ rules = [{ match = { not = { community = ["no-export"] } }, set = { add-large-co
                         action: PrefixLimitOnExceed::Stop,
                     }),
                     description: Some("r2".into()),
+                    keep_received_routes: true,
                     ..BgpNeighborConfig::new(65002)
                 },
                 BgpNeighborConfig {
@@ -1686,6 +1696,7 @@ rules = [{ match = { not = { community = ["no-export"] } }, set = { add-large-co
             (format!("{nb}address = \"192.0.2.1\"\nremote-as = 2\nexport = \"out\"\n"), "bgp.neighbor[1].export", 7, "the file defines no policy"),
             (format!("{nb}tunnel = \"to-r2\"\nremote-as = 2\npassword-file = \"bgp-site.key\"\n"), "bgp.neighbor[1].password-file", 7, "TCP-MD5 is not offered over the userspace TCP of a tunnel"),
             (format!("{nb}tunnel = \"to-r2\"\nremote-as = 2\nttl-security = true\n"), "bgp.neighbor[1].ttl-security", 7, "address neighbors"),
+            (format!("{nb}address = \"192.0.2.1\"\nremote-as = 2\nkeep-received-routes = \"yes\"\n"), "bgp.neighbor[1].keep-received-routes", 7, "true or false"),
             (format!("{nb}address = \"192.0.2.1\"\nremote-as = 2\nprefix-limit = {{ max = 10, action = \"drop\" }}\n"), "bgp.neighbor[1].prefix-limit.action", 7, "\"stop\" or \"warn\""),
             (format!("{nb}address = \"192.0.2.1\"\nremote-as = 2\nlocal-address = \"fd00::1\"\n"), "bgp.neighbor[1].local-address", 7, "not of the same family"),
             (format!("{nb}tunnel = \"to-r2\"\nremote-as = 2\nlocal-address = \"169.254.0.1\"\n"), "bgp.neighbor[1].local-address", 7, "not one of the addresses of tunnel \"to-r2\""),
@@ -1936,6 +1947,8 @@ rules = [{ match = { not = { community = ["no-export"] } }, set = { add-large-co
         b.graceful_restart.enabled = true;
         b.networks.pop();
         b.neighbors[1].ttl_security = false;
+        b.neighbors[0].keep_received_routes = false;
+        b.neighbors[1].keep_received_routes = true;
         b.neighbors[1].prefix_limit = Some(BgpPrefixLimit {
             max: 10,
             action: PrefixLimitOnExceed::Warn,

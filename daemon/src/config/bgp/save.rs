@@ -145,6 +145,7 @@ fn neighbor(t: &mut Table, n: &BgpNeighborConfig, local_as: u32) {
         ("next-hop-self", n.next_hop_self),
         ("route-reflector-client", n.route_reflector_client),
         ("allow-without-policy", n.allow_without_policy),
+        ("keep-received-routes", n.keep_received_routes),
     ] {
         put(t, key, on.into(), !on);
     }

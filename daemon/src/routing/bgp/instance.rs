@@ -30,6 +30,7 @@
 //! everything at once. Every session gets an End-of-RIB per family after our initial
 //! advertisement.
 
+use super::adj_in_pre::AdjRibInPre;
 use super::adj_out::Export;
 use super::adj_out::{AdjRibOut, OutSession};
 use super::attr::{Family, MpUnreach, PathAttrs};
@@ -61,6 +62,8 @@ pub struct NeighborConfig {
     pub next_hop_self: bool,
     /// A route reflection client of ours (RFC 4456; iBGP neighbors only).
     pub rr_client: bool,
+    /// Keep a pre-policy Adj-RIB-In ([`AdjRibInPre`]) for soft reset inbound.
+    pub keep_received_routes: bool,
 }
 
 /// How long stale routes wait for the peer's End-of-RIB once its session is back (RFC
@@ -133,11 +136,14 @@ struct Neighbor {
     /// The whole export map is to be compared with the Adj-RIB-Out (initial
     /// advertisement, new export policy), not only the dirty prefixes.
     full_sync: bool,
+    /// The pre-policy Adj-RIB-In, with `keep_received_routes` only.
+    pre: Option<AdjRibInPre>,
 }
 
 impl Neighbor {
     fn new(cfg: NeighborConfig) -> Neighbor {
         Neighbor {
+            pre: cfg.keep_received_routes.then(|| AdjRibInPre::new(true)),
             session: Session::new(cfg.session.clone()),
             cfg,
             framer: Framer::new(),
@@ -154,6 +160,8 @@ pub struct NeighborView<'a> {
     pub config: &'a NeighborConfig,
     pub session: &'a Session,
     pub adj_rib_out: &'a AdjRibOut,
+    /// What the peer sent before import policy (`keep_received_routes` only).
+    pub adj_rib_in_pre: Option<&'a AdjRibInPre>,
 }
 
 pub struct Instance {
@@ -210,6 +218,7 @@ impl Instance {
             config: &n.cfg,
             session: &n.session,
             adj_rib_out: &n.adj_out,
+            adj_rib_in_pre: n.pre.as_ref(),
         })
     }
 
@@ -218,6 +227,7 @@ impl Instance {
             config: &n.cfg,
             session: &n.session,
             adj_rib_out: &n.adj_out,
+            adj_rib_in_pre: n.pre.as_ref(),
         })
     }
 
@@ -277,9 +287,30 @@ impl Instance {
         out
     }
 
+    /// Turns the pre-policy Adj-RIB-In of a neighbor on or off, without resetting its
+    /// session and without output: turned on while the session is up, the table starts
+    /// empty and incomplete, and the next soft reset inbound (or
+    /// [`Instance::set_neighbor_policy`], which io calls after any neighbor change) asks
+    /// the peer for a ROUTE-REFRESH to fill it.
+    pub fn set_keep_received_routes(&mut self, addr: IpAddr, keep: bool) {
+        let Some(n) = self.neighbors.get_mut(&addr) else {
+            return;
+        };
+        n.cfg.keep_received_routes = keep;
+        if !keep {
+            n.pre = None;
+        } else if n.pre.is_none() {
+            let up = n.session.state() == State::Established;
+            n.pre = Some(AdjRibInPre::new(!up));
+        }
+        if let Some(c) = self.cfg.neighbors.iter_mut().find(|c| c.addr == addr) {
+            c.keep_received_routes = keep;
+        }
+    }
+
     /// New policies (or next-hop-self) for a neighbor without resetting its session:
-    /// exports are recomputed at once; imports apply to what the peer sends from now on,
-    /// so the peer is asked to send everything again (route refresh) when it can.
+    /// exports are recomputed at once; import policy is applied again as a soft reset
+    /// inbound does (from the kept pre-policy table, else by a route refresh).
     pub fn set_neighbor_policy<R>(
         &mut self,
         addr: IpAddr,
@@ -321,14 +352,17 @@ impl Instance {
         }
     }
 
-    /// Soft reset (RFC 2918): inbound asks the peer to resend its routes (when it
-    /// negotiated route refresh); outbound sends ours again.
+    /// Soft reset: inbound applies import policy again to what the peer sent, from the
+    /// pre-policy Adj-RIB-In when the neighbor keeps one (no message to the peer), else
+    /// by asking the peer to resend its routes (RFC 2918 ROUTE-REFRESH, when it
+    /// negotiated route refresh; also when the kept table is not complete yet);
+    /// outbound sends ours again.
     pub fn soft_reset<R>(
         &mut self,
         addr: IpAddr,
         inbound: bool,
         outbound: bool,
-        _resolve: &R,
+        resolve: &R,
     ) -> Vec<Output>
     where
         R: Fn(&PeerInfo, IpAddr) -> Option<Resolution>,
@@ -344,8 +378,20 @@ impl Instance {
             return out;
         };
         let s = out_session(neg);
+        let replay = if inbound {
+            n.pre.as_ref().map(|pre| (pre.updates(), pre.is_complete()))
+        } else {
+            None
+        };
+        let refresh = inbound && neg.route_refresh && !replay.as_ref().is_some_and(|r| r.1);
+        if refresh {
+            if let Some(pre) = n.pre.as_mut() {
+                // The peer's answer fills it: complete from now on.
+                pre.set_complete();
+            }
+        }
         for f in neg.families.clone() {
-            if inbound && neg.route_refresh {
+            if refresh {
                 let m = Message::RouteRefresh(RouteRefreshRepr {
                     afi: f.afi(),
                     subtype: 0,
@@ -359,6 +405,17 @@ impl Instance {
                 }
             }
         }
+        if let Some((updates, _)) = replay {
+            for u in updates {
+                for part in import(&n.cfg, u) {
+                    self.dirty.extend(self.decision.update(addr, &part).changed);
+                }
+            }
+            // The prefix limit counts what policy admits.
+            let count = self.decision.adj_rib_in(addr).map_or(0, |t| t.len());
+            self.run_event(addr, Event::AdjRibInCount(count as u32), &mut out);
+        }
+        self.redecide(resolve, &mut out);
         out
     }
 
@@ -521,6 +578,9 @@ impl Instance {
                             }
                         }
                         n.adj_out.clear();
+                        if let Some(pre) = n.pre.as_mut() {
+                            pre.clear();
+                        }
                         n.eor_pending = true;
                         // The initial advertisement: everything we have.
                         n.full_sync = true;
@@ -550,6 +610,11 @@ impl Instance {
                             }
                         }
                         n.adj_out.clear();
+                        // Not kept stale across a graceful restart: the new session
+                        // sends everything again and refills it.
+                        if let Some(pre) = n.pre.as_mut() {
+                            pre.clear();
+                        }
                         n.eor_pending = false;
                         n.full_sync = false;
                         out.push(Output::NeighborDown(addr, reason));
@@ -561,6 +626,9 @@ impl Instance {
                                 out.push(Output::StopTimer(addr, Timer::GracefulRestart));
                             }
                             continue;
+                        }
+                        if let Some(pre) = n.pre.as_mut() {
+                            pre.apply(&u, u.faults.withdraws(n.cfg.session.ebgp()));
                         }
                         for part in import(&n.cfg, *u) {
                             dirty.extend(self.decision.update(addr, &part).changed);

@@ -1386,6 +1386,9 @@ impl Speaker {
                         .instance
                         .as_mut()
                         .map(|i| {
+                            // No output: set_neighbor_policy's soft reset inbound
+                            // fills a table turned on now (route refresh).
+                            i.set_keep_received_routes(*addr, nc.keep_received_routes);
                             i.set_neighbor_policy(
                                 *addr,
                                 nc.import,
@@ -1662,6 +1665,7 @@ fn session_part(c: &BgpNeighborConfig) -> BgpNeighborConfig {
         export: None,
         allow_without_policy: false,
         next_hop_self: false,
+        keep_received_routes: false,
         description: None,
         ..c.clone()
     }

@@ -5,6 +5,7 @@
 //! Router, over the [`transport`]s (the userspace stack across tunnels, kernel TCP on
 //! the LAN). See docs/bgp.md.
 
+pub mod adj_in_pre;
 pub mod adj_out;
 pub mod attr;
 pub mod decision;

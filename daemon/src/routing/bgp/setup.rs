@@ -227,6 +227,7 @@ pub fn neighbor_config(config: &Config, n: &BgpNeighborConfig) -> Option<Neighbo
         allow_without_policy: n.allow_without_policy,
         next_hop_self: n.next_hop_self,
         rr_client: n.route_reflector_client && n.remote_as == bgp.asn,
+        keep_received_routes: n.keep_received_routes,
     })
 }
 

@@ -54,6 +54,7 @@ fn instance(me: u8, local_as: u32, peer: IpAddr, peer_as: u32, import: Option<Po
             allow_without_policy: false,
             next_hop_self: false,
             rr_client: false,
+            keep_received_routes: false,
         }],
     })
 }
@@ -281,6 +282,7 @@ fn neighbor(me: u8, asn: u32, p: Peer) -> NeighborConfig {
         allow_without_policy: true,
         next_hop_self: false,
         rr_client: p.rr_client,
+        keep_received_routes: false,
     }
 }
 
@@ -954,6 +956,9 @@ enum Op {
     Export(u8, Option<u16>),
     /// The hub's own originated routes.
     HubOriginates(Vec<u16>),
+    /// A new import policy from peer k: reject one pool prefix, or accept all (peers 2
+    /// and 4 keep received routes: applied from the kept table; 3 and 5: route refresh).
+    Import(u8, Option<u16>),
 }
 
 fn op() -> impl proptest::strategy::Strategy<Value = Op> {
@@ -967,6 +972,7 @@ fn op() -> impl proptest::strategy::Strategy<Value = Op> {
         2 => (peer.clone(), proptest::option::of(0u32..3)).prop_map(|(k, c)| Op::Resolve(k, c)),
         1 => (peer, proptest::option::of(0u16..12)).prop_map(|(k, r)| Op::Export(k, r)),
         1 => proptest::collection::vec(0u16..12, 0..3).prop_map(Op::HubOriginates),
+        1 => (2u8..=5, proptest::option::of(0u16..12)).prop_map(|(k, r)| Op::Import(k, r)),
     ]
 }
 
@@ -984,7 +990,7 @@ fn random_net(relax: bool) -> Net {
         multipath_relax: relax,
         cluster_id: None,
     };
-    let hub = speaker(
+    let mut hub = speaker(
         1,
         65000,
         &[
@@ -995,6 +1001,8 @@ fn random_net(relax: bool) -> Net {
         ],
         cfg,
     );
+    hub.set_keep_received_routes(ip(2), true);
+    hub.set_keep_received_routes(ip(4), true);
     let mut nodes = vec![(1, hub)];
     for (n, asn) in [(2, 65002), (3, 65003), (4, 65000), (5, 65000)] {
         let mut s = speaker(n, asn, &[peer(1, 65000, false)], DecisionConfig::default());
@@ -1043,6 +1051,24 @@ proptest::proptest! {
                         .resolution_changed(&|_: &PeerInfo, nh| hub_resolve(&v, nh));
                     net.deliver(1, at);
                 }
+                Op::Import(k, reject) => {
+                    let import = reject.map(|i| Policy {
+                        terms: vec![Term {
+                            matches: vec![Match::PrefixList(vec![PrefixMatch {
+                                prefix: pool(i),
+                                ge: None,
+                                le: None,
+                            }])],
+                            sets: vec![],
+                            verdict: Some(Verdict::Reject),
+                        }],
+                        default: Verdict::Accept,
+                    });
+                    let v = view.borrow().clone();
+                    let at = net.nodes.get_mut(&hub).expect("hub")
+                        .set_neighbor_policy(ip(k), import, None, true, false, &|_: &PeerInfo, nh| hub_resolve(&v, nh));
+                    net.deliver(1, at);
+                }
                 Op::Export(k, reject) => {
                     let export = reject.map(|i| Policy {
                         terms: vec![Term {
@@ -1074,6 +1100,211 @@ proptest::proptest! {
             }
             let v = view.borrow().clone();
             assert_equals_full_recompute(net.node(1), &|_: &PeerInfo, nh| hub_resolve(&v, nh));
+            // The kept tables hold exactly what the peers sent, and the post-policy
+            // tables are within them.
+            for k in [2u8, 4] {
+                let at_hub = net.node(1).neighbor(ip(k)).expect("neighbor");
+                let pre: Vec<IpNetwork> = at_hub.adj_rib_in_pre.expect("kept").iter().map(|(p, _)| *p).collect();
+                let sent: Vec<IpNetwork> = net.node(k).neighbor(hub).expect("hub").adj_rib_out.iter().map(|(p, _)| *p).collect();
+                proptest::prop_assert_eq!(&pre, &sent, "kept from {}", k);
+                let post = net.node(1).decision().adj_rib_in(ip(k));
+                proptest::prop_assert!(post.is_none_or(|t| t.iter().all(|(p, _)| pre.contains(p))));
+            }
         }
     }
+}
+
+/// Import policy of B: rejects 10.1.0.0/24, accepts the rest.
+fn reject_one() -> Policy {
+    Policy {
+        terms: vec![Term {
+            matches: vec![Match::PrefixList(vec![PrefixMatch {
+                prefix: net("10.1.0.0/24"),
+                ge: None,
+                le: None,
+            }])],
+            sets: vec![],
+            verdict: Some(Verdict::Reject),
+        }],
+        default: Verdict::Accept,
+    }
+}
+
+/// The messages among `outs` written to `to`, parsed.
+fn written(outs: &[Output], to: IpAddr) -> Vec<Message> {
+    let mut framer = Framer::new();
+    for o in outs {
+        if let Output::Write(a, bytes) = o {
+            if *a == to {
+                framer.push(bytes);
+            }
+        }
+    }
+    let mut msgs = Vec::new();
+    while let Some(m) = framer.next_message() {
+        msgs.push(Message::parse(&m.expect("framed"), codec4()).expect("parsed"));
+    }
+    msgs
+}
+
+fn refreshes(outs: &[Output], to: IpAddr) -> usize {
+    written(outs, to)
+        .iter()
+        .filter(|m| matches!(m, Message::RouteRefresh(_)))
+        .count()
+}
+
+fn kept(i: &Instance, from: IpAddr) -> Vec<IpNetwork> {
+    let n = i.neighbor(from).expect("neighbor");
+    let t = n.adj_rib_in_pre.expect("keep-received-routes");
+    t.iter().map(|(p, _)| *p).collect()
+}
+
+/// A pair where B keeps what A sends and rejects 10.1.0.0/24 by import policy.
+fn keeping_pair() -> (Instance, Instance) {
+    let mut a = instance(1, 65001, B, 65002, Some(Policy::accept_all()));
+    let mut b = instance(2, 65002, A, 65001, Some(reject_one()));
+    b.set_keep_received_routes(A, true);
+    run(
+        &mut a,
+        &mut b,
+        vec![(false, Input::Start), (true, Input::Start)],
+    );
+    assert_eq!(b.state(A), Some(State::Established));
+    (a, b)
+}
+
+fn with_originated(
+    mut o: BTreeMap<IpNetwork, PathAttrs>,
+    p: &str,
+) -> BTreeMap<IpNetwork, PathAttrs> {
+    o.insert(
+        net(p),
+        PathAttrs {
+            origin: Some(Origin::Igp),
+            ..PathAttrs::default()
+        },
+    );
+    o
+}
+
+/// Delivers `outs` of A to B and runs both until quiet; returns B's outputs.
+fn a_to_b(a: &mut Instance, b: &mut Instance, outs: Vec<Output>) -> Vec<Output> {
+    let first = outs
+        .into_iter()
+        .filter_map(|o| match o {
+            Output::Write(_, bytes) => Some((false, Input::Received(bytes))),
+            _ => None,
+        })
+        .collect();
+    run(a, b, first).1
+}
+
+#[test]
+fn kept_table_holds_rejected_routes_and_follows_withdrawals() {
+    let (mut a, mut b) = keeping_pair();
+    // Rejected by policy: not in the post-policy table, but kept as received.
+    assert!(b.routes().is_empty());
+    assert!(b.decision().adj_rib_in(A).is_some_and(|t| t.is_empty()));
+    assert_eq!(kept(&b, A), vec![net("10.1.0.0/24")]);
+    let n = b.neighbor(A).unwrap();
+    let r = n.adj_rib_in_pre.unwrap().get(&net("10.1.0.0/24")).unwrap();
+    assert_eq!(r.next_hop(), Some(A));
+    assert_eq!(
+        r.attrs.as_path.as_ref().and_then(|p| p.first_as()),
+        Some(65001)
+    );
+    // A neighbor without the option keeps nothing.
+    assert!(a.neighbor(B).unwrap().adj_rib_in_pre.is_none());
+
+    // An accepted announcement is in both tables; its withdrawal leaves both.
+    let more = with_originated(a.config().originated.clone(), "10.1.1.0/24");
+    let outs = a.set_originated(more, &resolve);
+    a_to_b(&mut a, &mut b, outs);
+    assert_eq!(kept(&b, A), vec![net("10.1.0.0/24"), net("10.1.1.0/24")]);
+    assert_eq!(
+        b.routes().keys().copied().collect::<Vec<_>>(),
+        vec![net("10.1.1.0/24")]
+    );
+    let fewer = with_originated(BTreeMap::new(), "10.1.1.0/24");
+    let outs = a.set_originated(fewer, &resolve);
+    a_to_b(&mut a, &mut b, outs);
+    assert_eq!(kept(&b, A), vec![net("10.1.1.0/24")]);
+    assert_eq!(
+        b.routes().keys().copied().collect::<Vec<_>>(),
+        vec![net("10.1.1.0/24")]
+    );
+
+    // Session down: the kept table empties with the session.
+    b.handle(A, Input::PeerSilent, &resolve);
+    assert!(kept(&b, A).is_empty());
+    assert!(b.routes().is_empty());
+}
+
+#[test]
+fn soft_reset_inbound_reapplies_policy_from_the_kept_table_without_the_peer() {
+    let (_a, mut b) = keeping_pair();
+    assert!(b.routes().is_empty());
+    // A new policy admits 10.1.0.0/24: applied from the kept table at once, nothing sent
+    // to A (no ROUTE-REFRESH), and A is not needed at all.
+    let outs = b.set_neighbor_policy(
+        A,
+        Some(Policy::accept_all()),
+        Some(Policy::accept_all()),
+        false,
+        false,
+        &resolve,
+    );
+    assert_eq!(refreshes(&outs, A), 0);
+    assert_eq!(last_routes(&b, &outs), Some(vec![net("10.1.0.0/24")]));
+    assert_eq!(
+        b.decision().adj_rib_in(A).map(|t| t.len()),
+        Some(1),
+        "post-policy table"
+    );
+    // And back: a plain soft reset with the old policy rejects it again.
+    b.set_neighbor_policy(A, Some(reject_one()), None, false, false, &resolve);
+    assert!(b.routes().is_empty());
+    let outs = b.soft_reset(A, true, false, &resolve);
+    assert!(written(&outs, A).is_empty(), "{outs:?}");
+    assert!(b.routes().is_empty());
+    assert_eq!(kept(&b, A), vec![net("10.1.0.0/24")]);
+}
+
+#[test]
+fn soft_reset_inbound_without_a_kept_table_asks_for_a_route_refresh() {
+    let mut a = instance(1, 65001, B, 65002, Some(Policy::accept_all()));
+    let mut b = instance(2, 65002, A, 65001, Some(reject_one()));
+    run(
+        &mut a,
+        &mut b,
+        vec![(false, Input::Start), (true, Input::Start)],
+    );
+    let outs = b.soft_reset(A, true, false, &resolve);
+    assert_eq!(refreshes(&outs, A), 2, "one per family");
+    assert!(b.neighbor(A).unwrap().adj_rib_in_pre.is_none());
+
+    // Turned on while the session is up: the table starts incomplete, so the next
+    // soft reset asks the peer once, and its answer fills the table.
+    b.set_keep_received_routes(A, true);
+    assert!(kept(&b, A).is_empty());
+    let outs = b.set_neighbor_policy(A, Some(reject_one()), None, false, false, &resolve);
+    assert_eq!(refreshes(&outs, A), 2);
+    let first = outs
+        .into_iter()
+        .filter_map(|o| match o {
+            Output::Write(_, bytes) => Some((true, Input::Received(bytes))),
+            _ => None,
+        })
+        .collect();
+    run(&mut a, &mut b, first);
+    assert_eq!(kept(&b, A), vec![net("10.1.0.0/24")]);
+    assert!(b.routes().is_empty());
+    // Complete now: the next soft reset stays local.
+    let outs = b.soft_reset(A, true, false, &resolve);
+    assert_eq!(refreshes(&outs, A), 0);
+    // Turned off: the table goes, the session stays.
+    b.set_keep_received_routes(A, false);
+    assert!(b.neighbor(A).unwrap().adj_rib_in_pre.is_none());
+    assert_eq!(b.state(A), Some(State::Established));
 }
