@@ -18,12 +18,14 @@ pub enum BgpCommand {
         /// Only this neighbor.
         address: Option<String>,
     },
-    /// Paths of the Loc-RIB (* marks the best) or of one neighbor's Adj-RIB-In/Out.
+    /// Paths of the Loc-RIB (* marks the best) or of one neighbor's Adj-RIB-In/Out;
+    /// adj-in-pre: what the neighbor sent before import policy (keep-received-routes).
     Routes {
         #[arg(long, value_enum, default_value = "loc-rib")]
         table: TableArg,
-        /// The neighbor (required for adj-in and adj-out; with loc-rib: only its paths).
-        #[arg(long, value_name = "ADDR", required_if_eq_any = [("table", "adj-in"), ("table", "adj-out")])]
+        /// The neighbor (required for adj-in, adj-in-pre and adj-out; with loc-rib: only
+        /// its paths).
+        #[arg(long, value_name = "ADDR", required_if_eq_any = [("table", "adj-in"), ("table", "adj-in-pre"), ("table", "adj-out")])]
         neighbor: Option<String>,
         /// Only this prefix.
         prefix: Option<String>,
@@ -51,7 +53,8 @@ pub enum BgpCommand {
     /// Stop originating a prefix announced with `announce`.
     Withdraw { prefix: String },
     /// Reset one neighbor's session or all: hard (Cease, then start again) unless
-    /// --soft-in (ask for its routes again) or --soft-out (send ours again).
+    /// --soft-in (import policy again: from the routes kept with keep-received-routes,
+    /// else ask for its routes again) or --soft-out (send ours again).
     Reset {
         /// The neighbor's address.
         #[arg(required_unless_present = "all", conflicts_with = "all")]
@@ -70,6 +73,7 @@ pub enum BgpCommand {
 pub enum TableArg {
     LocRib,
     AdjIn,
+    AdjInPre,
     AdjOut,
 }
 
@@ -136,6 +140,7 @@ pub async fn run(
             let table = match t {
                 TableArg::LocRib => pb::BgpTable::LocRib,
                 TableArg::AdjIn => pb::BgpTable::AdjIn,
+                TableArg::AdjInPre => pb::BgpTable::AdjInPre,
                 TableArg::AdjOut => pb::BgpTable::AdjOut,
             };
             let r = c
@@ -354,6 +359,9 @@ pub fn neighbors(r: &pb::ListBgpNeighborsResponse) -> String {
             "\n  messages in {}, out {}, updates in {}; prefixes received {}, advertised {}",
             n.messages_in, n.messages_out, n.updates_in, n.prefixes_received, n.prefixes_advertised
         );
+        if let Some(k) = n.prefixes_kept {
+            b += &format!(" (kept before policy {k})");
+        }
         b += &match n.fast_failover.as_str() {
             "armed" => format!(
                 "\n  fast failover: armed (session down after {} ms of tunnel silence)",
@@ -399,6 +407,7 @@ pub fn neighbor_json(n: &pb::BgpNeighbor) -> Value {
         })),
         "prefixes_received": n.prefixes_received,
         "prefixes_advertised": n.prefixes_advertised,
+        "prefixes_kept": n.prefixes_kept,
         "fast_failover": n.fast_failover,
         "liveness_ms": n.liveness_ms,
     })
@@ -602,9 +611,23 @@ mod tests {
             d.contains("capabilities: 4-octet AS, route refresh, extended next hop; families: ipv4-unicast, ipv6-unicast"),
             "{d}"
         );
+        assert!(!d.contains("kept before policy"), "{d}");
         let j = summary_json(&s, &n);
         assert_eq!(j["neighbor_list"][0]["state"], "established");
         assert_eq!(j["neighbor_list"][0]["negotiated"]["hold_time"], 90);
+        assert!(j["neighbor_list"][0]["prefixes_kept"].is_null());
+        // With keep-received-routes: how many routes are kept before policy.
+        let mut kept = neighbor();
+        kept.prefixes_kept = Some(5);
+        let n = pb::ListBgpNeighborsResponse {
+            neighbors: vec![kept],
+        };
+        let d = neighbors(&n);
+        assert!(
+            d.contains("prefixes received 2, advertised 3 (kept before policy 5)"),
+            "{d}"
+        );
+        assert_eq!(summary_json(&s, &n)["neighbor_list"][0]["prefixes_kept"], 5);
     }
 
     #[test]

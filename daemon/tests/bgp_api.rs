@@ -8,7 +8,9 @@
 //! (malformed prefix or attribute, unknown prefix or neighbor) have their status codes
 //! and change nothing; soft resets resend routes; a hard reset takes the session down
 //! and up, which the Events stream reports; a daemon without a speaker, or whose config
-//! has no [bgp], answers FAILED_PRECONDITION.
+//! has no [bgp], answers FAILED_PRECONDITION. With keep-received-routes, a route the
+//! import policy rejects is listed in adj-in-pre only, and a policy change applied with
+//! the config admits it from the kept table, with no ROUTE-REFRESH to the peer.
 
 use hyper_util::rt::TokioIo;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -460,6 +462,144 @@ async fn bgp_service_shows_sessions_and_paths_and_takes_commands() {
         b.shutdown().await;
     }
     for r in [r1, r2, r3] {
+        r.shutdown().await;
+    }
+}
+
+/// r1 keeps what r2 sends and rejects r2's network (10.255.8.2/32) by import policy.
+fn keeping_config(n: u8, key: &PrivateKey, peer: &PrivateKey, reject: bool) -> Config {
+    let mut c = config(n, key, peer, None);
+    let n = &mut c.bgp.as_mut().unwrap().neighbors[0];
+    n.keep_received_routes = true;
+    if reject {
+        n.import = Some("not-r2".into());
+    }
+    c.policies.push(wgrd::config::PolicyConfig {
+        name: "not-r2".into(),
+        default: wgrd::config::PolicyAction::Accept,
+        rules: vec![wgrd::config::PolicyRule {
+            matches: wgrd::config::PolicyMatch {
+                prefix_list: vec![wgrd::config::PrefixListEntry {
+                    prefix: "10.255.8.2/32".parse().unwrap(),
+                    ge: None,
+                    le: None,
+                }],
+                ..Default::default()
+            },
+            action: Some(wgrd::config::PolicyAction::Reject),
+            ..Default::default()
+        }],
+    });
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kept_routes_are_listed_before_policy_and_a_policy_change_needs_no_refresh() {
+    let dir = tempfile::tempdir().unwrap();
+    let (k1, k2) = (PrivateKey::generate(), PrivateKey::generate());
+    let r1 = Arc::new(
+        Router::start(keeping_config(1, &k1, &k2, true))
+            .await
+            .unwrap(),
+    );
+    let r1_addr: SocketAddr = (Ipv4Addr::LOCALHOST, r1.local_ports()[0]).into();
+    let r2 = Arc::new(
+        Router::start(config(2, &k2, &k1, Some(r1_addr)))
+            .await
+            .unwrap(),
+    );
+    let b1 = bgp::spawn(Arc::clone(&r1));
+    let b2 = bgp::spawn(Arc::clone(&r2));
+    let (s1, ch1) = serve(
+        dir.path(),
+        "r1.sock",
+        Control::new(Arc::clone(&r1), None).with_bgp(b1.client()),
+    )
+    .await;
+    let (s2, ch2) = serve(
+        dir.path(),
+        "r2.sock",
+        Control::new(Arc::clone(&r2), None).with_bgp(b2.client()),
+    )
+    .await;
+    let mut c1 = Client::new(ch1);
+    let mut c2 = Client::new(ch2);
+    let r2_net = "10.255.8.2/32";
+    wait_until!(
+        "r2's network reaches r1's kept table",
+        neighbor(&mut c1).await.state == i32::from(pb::BgpState::Established)
+            && !paths(&mut c1, pb::BgpTable::AdjInPre, "169.254.71.1", r2_net)
+                .await
+                .is_empty()
+    );
+    // Received as sent, rejected by the import policy: before policy only.
+    let pre = paths(&mut c1, pb::BgpTable::AdjInPre, "169.254.71.1", r2_net).await;
+    assert_eq!(pre.len(), 1, "{pre:?}");
+    assert_eq!(
+        (pre[0].peer.as_str(), pre[0].next_hop.as_str()),
+        ("169.254.71.1", "169.254.71.1")
+    );
+    assert_eq!(pre[0].as_path, vec![65002]);
+    assert!(paths(&mut c1, pb::BgpTable::AdjIn, "169.254.71.1", r2_net)
+        .await
+        .is_empty());
+    assert!(paths(&mut c1, pb::BgpTable::LocRib, "", r2_net)
+        .await
+        .is_empty());
+    // A neighbor without keep-received-routes: FAILED_PRECONDITION naming the option.
+    let e = c2
+        .list_paths(pb::ListBgpPathsRequest {
+            table: pb::BgpTable::AdjInPre.into(),
+            neighbor: "169.254.71.0".into(),
+            prefix: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    assert!(e.message().contains("keep-received-routes"), "{e:?}");
+    let e = c1
+        .list_paths(pb::ListBgpPathsRequest {
+            table: pb::BgpTable::AdjInPre.into(),
+            neighbor: String::new(),
+            prefix: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+
+    // The import policy changes with a config apply: the route is admitted from the
+    // kept table. r2 is not asked to send anything again (no ROUTE-REFRESH): r1 gets no
+    // UPDATE for it, and the session stays up.
+    let before = neighbor(&mut c1).await;
+    r1.apply(keeping_config(1, &k1, &k2, false)).await.unwrap();
+    wait_until!(
+        "r2's network is admitted",
+        !paths(&mut c1, pb::BgpTable::LocRib, "", r2_net)
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        paths(&mut c1, pb::BgpTable::AdjIn, "169.254.71.1", r2_net)
+            .await
+            .len(),
+        1
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let after = neighbor(&mut c1).await;
+    assert_eq!(after.updates_in, before.updates_in, "{after:?}");
+    assert_eq!(
+        after.established_transitions,
+        before.established_transitions
+    );
+    assert_eq!(after.state_name, "established");
+
+    for s in [s1, s2] {
+        s.shutdown().await;
+    }
+    for b in [b1, b2] {
+        b.shutdown().await;
+    }
+    for r in [r1, r2] {
         r.shutdown().await;
     }
 }

@@ -3,7 +3,7 @@
 //! stops it cleanly on SIGTERM. Then `wgrctl bgp ...` against it, when the wgrctl binary
 //! of this build sits next to wgrd (a workspace build): summary, announce with
 //! attributes, routes as a table and as JSON, withdraw, and a withdraw of what is not
-//! announced (exit 1, "not found").
+//! announced (exit 1, "not found"); the adj-in-pre table needs a neighbor.
 //!
 //! No root: no [host] (no TUN), an OS-chosen UDP port, no address neighbors (no kernel
 //! listener on port 179).
@@ -196,6 +196,30 @@ async fn wgrd_run_serves_bgp_and_wgrctl_drives_it() {
             );
             let out = ctl(&w, &socket, &["bgp", "routes"]);
             assert!(!text(&out.stdout).contains("192.0.2.0/24"));
+            // The pre-policy table is per neighbor (clap refuses it without one), and
+            // a neighbor that is not there is not found.
+            let out = ctl(&w, &socket, &["bgp", "routes", "--table", "adj-in-pre"]);
+            assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+            assert!(
+                text(&out.stderr).contains("--neighbor"),
+                "{}",
+                text(&out.stderr)
+            );
+            let pre = [
+                "bgp",
+                "routes",
+                "--table",
+                "adj-in-pre",
+                "--neighbor",
+                "192.0.2.9",
+            ];
+            let out = ctl(&w, &socket, &pre);
+            assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+            assert!(
+                text(&out.stderr).contains("no BGP neighbor 192.0.2.9"),
+                "{}",
+                text(&out.stderr)
+            );
         }
     }
 

@@ -43,6 +43,7 @@ impl BgpService {
 fn refused(e: BgpError) -> Status {
     match e {
         BgpError::NotRunning => Status::failed_precondition(NOT_ENABLED),
+        BgpError::NotKept(_) => Status::failed_precondition(e.to_string()),
         BgpError::NoSuchNeighbor(_) | BgpError::NotAnnounced(_) => Status::not_found(e.to_string()),
     }
 }
@@ -214,6 +215,7 @@ pub fn neighbor(n: &NeighborStatus, now: Instant, wall: SystemTime) -> pb::BgpNe
             ebgp: g.ebgp,
         }),
         prefixes_received: n.prefixes_received as u64,
+        prefixes_kept: n.prefixes_kept.map(|k| k as u64),
         prefixes_advertised: n.prefixes_advertised as u64,
         fast_failover: n.fast_failover.name().into(),
         liveness_ms: n
@@ -426,9 +428,15 @@ impl pb::bgp_server::Bgp for BgpService {
                 .map_err(|p| problems.push(p))
                 .ok()
         };
-        let needs_neighbor = matches!(table, Some(pb::BgpTable::AdjIn | pb::BgpTable::AdjOut));
+        let needs_neighbor = matches!(
+            table,
+            Some(pb::BgpTable::AdjIn | pb::BgpTable::AdjInPre | pb::BgpTable::AdjOut)
+        );
         if needs_neighbor && r.neighbor.is_empty() {
-            problems.push("neighbor: ADJ_IN and ADJ_OUT are per neighbor; give its address".into());
+            problems.push(
+                "neighbor: ADJ_IN, ADJ_IN_PRE and ADJ_OUT are per neighbor; give its address"
+                    .into(),
+            );
         }
         if !problems.is_empty() {
             return Err(invalid(problems));
@@ -440,6 +448,7 @@ impl pb::bgp_server::Bgp for BgpService {
         }
         let (table, from) = match (table, neighbor) {
             (Some(pb::BgpTable::AdjIn), Some(a)) => (Table::AdjIn(a), None),
+            (Some(pb::BgpTable::AdjInPre), Some(a)) => (Table::AdjInPre(a), None),
             (Some(pb::BgpTable::AdjOut), Some(a)) => (Table::AdjOut(a), None),
             // The Loc-RIB, optionally only the paths learned from one neighbor.
             (_, from) => (Table::LocRib, from),
@@ -625,6 +634,7 @@ mod tests {
             negotiated: None,
             prefixes_received: 0,
             prefixes_advertised: 0,
+            prefixes_kept: None,
             fast_failover: crate::routing::bgp::io::FastFailover::Off,
         }
     }

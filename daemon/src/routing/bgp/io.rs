@@ -72,6 +72,8 @@ pub struct NeighborStatus {
     pub prefixes_received: usize,
     /// Routes in its Adj-RIB-Out.
     pub prefixes_advertised: usize,
+    /// Routes kept as received, before import policy (`keep-received-routes` only).
+    pub prefixes_kept: Option<usize>,
     /// Whether a silent tunnel takes this session down at once.
     pub fast_failover: FastFailover,
 }
@@ -101,6 +103,9 @@ pub enum Table {
     LocRib,
     /// What one neighbor sent us (after import policy).
     AdjIn(IpAddr),
+    /// What one neighbor sent us, as received (before import policy): neighbors with
+    /// `keep-received-routes` only.
+    AdjInPre(IpAddr),
     /// What we sent one neighbor.
     AdjOut(IpAddr),
 }
@@ -125,6 +130,8 @@ pub enum BgpError {
     NoSuchNeighbor(IpAddr),
     #[error("{0} is not announced over the API")]
     NotAnnounced(IpNetwork),
+    #[error("neighbor {0} does not keep received routes (set keep-received-routes = true in its [[bgp.neighbor]])")]
+    NotKept(IpAddr),
 }
 
 enum Request {
@@ -1198,6 +1205,23 @@ impl Speaker {
                     }
                 }
             }
+            Table::AdjInPre(addr) => {
+                let n = i.neighbor(addr).ok_or(BgpError::NoSuchNeighbor(addr))?;
+                let t = n.adj_rib_in_pre.ok_or(BgpError::NotKept(addr))?;
+                for (p, r) in t.iter().filter(|(p, _)| wanted(p)) {
+                    let mut attrs = (*r.attrs).clone();
+                    if !r.mp {
+                        attrs.mp_reach = None;
+                    }
+                    out.push(PathInfo {
+                        prefix: *p,
+                        peer: Some(addr),
+                        next_hop: r.next_hop(),
+                        attrs,
+                        best: false,
+                    });
+                }
+            }
             Table::AdjOut(addr) => {
                 let n = i.neighbor(addr).ok_or(BgpError::NoSuchNeighbor(addr))?;
                 for (p, e) in n.adj_rib_out.iter().filter(|(p, _)| wanted(p)) {
@@ -1279,6 +1303,7 @@ impl Speaker {
                     negotiated: n.session.negotiated().cloned(),
                     prefixes_received: i.decision().adj_rib_in(*addr).map_or(0, |t| t.len()),
                     prefixes_advertised: n.adj_rib_out.len(),
+                    prefixes_kept: n.adj_rib_in_pre.map(|t| t.len()),
                     fast_failover: match &p.via {
                         Via::Kernel { .. } => FastFailover::Off,
                         Via::Tunnel { id, .. } => tunnels
