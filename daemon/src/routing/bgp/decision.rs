@@ -122,6 +122,18 @@ impl AdjRibIn {
     /// Applies one UPDATE from `peer`; `local` holds this speaker's AS, router id and
     /// cluster id (loop checks).
     pub fn apply(&mut self, u: &UpdateRepr, peer: &PeerInfo, local: &LocalIds) -> Applied {
+        self.apply_from(u, peer, local, false)
+    }
+
+    /// [`AdjRibIn::apply`]; `imported`: the UPDATE went through import policy, which
+    /// already dropped an eBGP peer's LOCAL_PREF and may have set its own (kept).
+    fn apply_from(
+        &mut self,
+        u: &UpdateRepr,
+        peer: &PeerInfo,
+        local: &LocalIds,
+        imported: bool,
+    ) -> Applied {
         let mut out = Applied::default();
         for p in u.withdrawals() {
             self.stale.remove(p);
@@ -154,7 +166,9 @@ impl AdjRibIn {
         }
         attrs.mp_unreach = None;
         if peer.ebgp {
-            attrs.local_pref = None;
+            if !imported {
+                attrs.local_pref = None;
+            }
             // RFC 7606 7.9, 7.10: route reflection attributes from outside are disregarded.
             attrs.originator_id = None;
             attrs.cluster_list.clear();
@@ -498,6 +512,17 @@ impl Decision {
         let local = self.local_ids();
         match self.peers.get_mut(&addr) {
             Some((info, table)) => table.apply(u, info, &local),
+            None => Applied::default(),
+        }
+    }
+
+    /// [`Decision::update`] for an UPDATE that went through import policy: the eBGP
+    /// peer's own LOCAL_PREF was dropped before the policy (RFC 4271 5.1.5), so a
+    /// LOCAL_PREF the policy set stays.
+    pub fn update_imported(&mut self, addr: IpAddr, u: &UpdateRepr) -> Applied {
+        let local = self.local_ids();
+        match self.peers.get_mut(&addr) {
+            Some((info, table)) => table.apply_from(u, info, &local, true),
             None => Applied::default(),
         }
     }

@@ -408,7 +408,8 @@ impl Instance {
         if let Some((updates, _)) = replay {
             for u in updates {
                 for part in import(&n.cfg, u) {
-                    self.dirty.extend(self.decision.update(addr, &part).changed);
+                    self.dirty
+                        .extend(self.decision.update_imported(addr, &part).changed);
                 }
             }
             // The prefix limit counts what policy admits.
@@ -631,7 +632,7 @@ impl Instance {
                             pre.apply(&u, u.faults.withdraws(n.cfg.session.ebgp()));
                         }
                         for part in import(&n.cfg, *u) {
-                            dirty.extend(self.decision.update(addr, &part).changed);
+                            dirty.extend(self.decision.update_imported(addr, &part).changed);
                         }
                         let count = self.decision.adj_rib_in(addr).map_or(0, |t| t.len());
                         queue.push(Event::AdjRibInCount(count as u32));
@@ -869,9 +870,15 @@ fn out_session(neg: &Negotiated) -> OutSession {
 /// Import policy: splits an UPDATE into the withdrawals, one UPDATE for the accepted
 /// prefixes the policy left as they were (so they share one set of attributes in the
 /// Adj-RIB-In, as they did on the wire), and one UPDATE per prefix the policy edited;
-/// rejected prefixes become withdrawals. Treat-as-withdraw UPDATEs pass unchanged.
-fn import(cfg: &NeighborConfig, u: UpdateRepr) -> Vec<UpdateRepr> {
+/// rejected prefixes become withdrawals. Treat-as-withdraw UPDATEs pass unchanged (but
+/// for an eBGP peer's LOCAL_PREF, dropped first).
+fn import(cfg: &NeighborConfig, mut u: UpdateRepr) -> Vec<UpdateRepr> {
     let ebgp = cfg.session.ebgp();
+    // RFC 4271 5.1.5: an eBGP peer's LOCAL_PREF is ignored, before policy, so a policy
+    // may set its own (the decision keeps that one).
+    if ebgp {
+        u.attrs.local_pref = None;
+    }
     if u.faults.withdraws(ebgp) || (cfg.import.is_none() && (!ebgp || cfg.allow_without_policy)) {
         return vec![u];
     }

@@ -1308,3 +1308,27 @@ fn soft_reset_inbound_without_a_kept_table_asks_for_a_route_refresh() {
     assert!(b.neighbor(A).unwrap().adj_rib_in_pre.is_none());
     assert_eq!(b.state(A), Some(State::Established));
 }
+
+#[test]
+fn import_policy_sets_local_pref_on_ebgp_routes() {
+    // RFC 4271 5.1.5 drops an eBGP peer's LOCAL_PREF; one set by our import policy
+    // (after that) stays and counts in the decision.
+    let lp = Policy {
+        terms: vec![Term {
+            matches: vec![],
+            sets: vec![crate::routing::bgp::policy::Set::LocalPref(300)],
+            verdict: Some(Verdict::Accept),
+        }],
+        default: Verdict::Accept,
+    };
+    let mut a = instance(1, 65001, B, 65002, Some(Policy::accept_all()));
+    let mut b = instance(2, 65002, A, 65001, Some(lp));
+    run(
+        &mut a,
+        &mut b,
+        vec![(false, Input::Start), (true, Input::Start)],
+    );
+    let t = b.decision().adj_rib_in(A).expect("table");
+    let p = t.get(&net("10.1.0.0/24")).expect("learned");
+    assert_eq!(p.attrs.local_pref, Some(300));
+}
