@@ -253,7 +253,7 @@ async fn triangle_peers_on_v4_v6_and_link_local_learns_filters_and_reroutes() {
     // keepalives in a row): wait for that, as an operator would see in the status.
     let r1_to_r3 = Arc::clone(r1.path().tunnels.load().by_name("to-r3").unwrap());
     wait_for("liveness armed on r1's tunnel to r3", || {
-        r1_to_r3.liveness_armed()
+        matches!(r1_to_r3.fast_failover(), FastFailover::Armed(_))
     })
     .await;
     wait_for("the status says fast failover is armed", || {

@@ -469,13 +469,6 @@ impl Tunnel {
         self.lock().liveness
     }
 
-    /// True once the peer has shown that it probes, so that its silence will be noticed
-    /// within the liveness interval (until then only the protocols' own timers are).
-    pub fn liveness_armed(&self) -> bool {
-        let s = self.lock();
-        s.liveness.is_some() && s.armed
-    }
-
     /// Whether a silence of the peer would be noticed, and how fast.
     pub fn fast_failover(&self) -> FastFailover {
         let s = self.lock();
