@@ -184,6 +184,10 @@ impl Router {
             .collect();
         let table = TunnelTable::new(tunnels);
 
+        // NAT before the host TUN: once wgrd0 is up (what users and tests wait for), the
+        // table is in place. A later failure drops `nat`, which removes the table.
+        let nat = crate::nat::Nat::new();
+        nat.apply(&config).await?;
         let host = match &config.host {
             Some(h) => Some(Arc::new(HostTun::create(h).map_err(RouterError::Host)?)),
             None => None,
@@ -201,8 +205,6 @@ impl Router {
         rib.replace_source(RouteSource::Connected, connected_routes(&config, &table));
         rib.replace_source(RouteSource::Static, static_routes(&config, &table));
 
-        let nat = crate::nat::Nat::new();
-        nat.apply(&config).await?;
         let forwarder = Forwarder::new(local_addresses(&config, &table));
         forwarder.set_mss_clamp(config.forwarding.mss_clamp);
         let (local_tx, local_rx) = tokio::sync::mpsc::channel(LOCAL_QUEUE);
