@@ -317,3 +317,120 @@ async fn triangle_peers_on_v4_v6_and_link_local_learns_filters_and_reroutes() {
         r.shutdown().await;
     }
 }
+
+/// dn42 style: a hub whose every tunnel has the same link-local pair (fe80::1 here,
+/// fe80::2 at each spoke). Both spokes are neighbor fe80::2, each on its own tunnel:
+/// both sessions come up, each spoke's routes go to its own tunnel, the hub passes
+/// each spoke's routes to the other, and the API tells the two apart by tunnel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_link_local_address_on_two_tunnels_is_two_neighbors() {
+    let keys: Vec<PrivateKey> = (0..3).map(|_| PrivateKey::generate()).collect();
+    let mut c1 = router_config(1, &keys[0]);
+    c1.tunnels = vec![
+        tunnel("to-r2", &keys[1], None, "fe80::1/64"),
+        tunnel("to-r3", &keys[2], None, "fe80::1/64"),
+    ];
+    c1.bgp.as_mut().unwrap().neighbors = vec![
+        neighbor("to-r2", 65002, Some("fe80::2"), "all"),
+        neighbor("to-r3", 65003, Some("fe80::2"), "all"),
+    ];
+    let r1 = Arc::new(Router::start(c1).await.unwrap());
+    let r1_addr: SocketAddr = (Ipv4Addr::LOCALHOST, r1.local_ports()[0]).into();
+    let spoke = |n: u8| {
+        let mut c = router_config(n, &keys[usize::from(n) - 1]);
+        c.tunnels = vec![tunnel("to-r1", &keys[0], Some(r1_addr), "fe80::2/64")];
+        c.bgp.as_mut().unwrap().neighbors = vec![neighbor("to-r1", 65001, Some("fe80::1"), "all")];
+        c
+    };
+    let r2 = Arc::new(Router::start(spoke(2)).await.unwrap());
+    let r3 = Arc::new(Router::start(spoke(3)).await.unwrap());
+    let b1 = bgp::spawn(Arc::clone(&r1));
+    let b2 = bgp::spawn(Arc::clone(&r2));
+    let b3 = bgp::spawn(Arc::clone(&r3));
+
+    wait_for("both sessions of the hub established", || {
+        established(&b1) == 2 && established(&b2) == 1 && established(&b3) == 1
+    })
+    .await;
+    wait_for(
+        "each spoke's routes on its own tunnel, and across the hub",
+        || {
+            via(&r1, id(2).into()).as_deref() == Some("to-r2")
+                && via(&r1, id(3).into()).as_deref() == Some("to-r3")
+                && via(&r1, "2001:db8:2::1".parse().unwrap()).as_deref() == Some("to-r2")
+                && via(&r1, "2001:db8:3::1".parse().unwrap()).as_deref() == Some("to-r3")
+                && via(&r2, id(3).into()).as_deref() == Some("to-r1")
+                && via(&r3, id(2).into()).as_deref() == Some("to-r1")
+        },
+    )
+    .await;
+
+    let status = b1.status();
+    let fe80_2: IpAddr = "fe80::2".parse().unwrap();
+    assert!(status.neighbors.iter().all(|n| n.address == fe80_2));
+    let key_of = |tunnel: &str| {
+        status
+            .neighbors
+            .iter()
+            .find(|n| n.tunnel.as_deref() == Some(tunnel))
+            .unwrap()
+            .key
+    };
+    assert_ne!(key_of("to-r2"), key_of("to-r3"));
+    // The bare address names neither; the key names one.
+    let ambiguous = b1.client().paths(Table::AdjIn(fe80_2), None).await;
+    assert_eq!(ambiguous, Err(bgp::BgpError::AmbiguousNeighbor(fe80_2)));
+    let from_r3 = b1
+        .client()
+        .paths(Table::AdjIn(key_of("to-r3")), None)
+        .await
+        .unwrap();
+    assert!(from_r3.iter().any(|p| p.prefix == net("10.255.4.3/32")));
+    assert!(!from_r3.iter().any(|p| p.prefix == net("10.255.4.2/32")));
+
+    // The pings cross: hub to each spoke.
+    let mut local1 = r1.take_local_packets().unwrap();
+    for n in [2, 3] {
+        assert!(
+            common::ping_until(
+                &r1,
+                &mut local1,
+                id(1),
+                id(n),
+                u16::from(n),
+                Duration::from_millis(200),
+                WAIT
+            )
+            .await
+            .is_some(),
+            "r1 reaches r{n}"
+        );
+    }
+
+    // Restarting one of them by key leaves the other alone.
+    let before = status
+        .neighbors
+        .iter()
+        .find(|n| n.tunnel.as_deref() == Some("to-r2"))
+        .unwrap()
+        .established_transitions;
+    b1.client().restart(key_of("to-r3")).await.unwrap();
+    wait_for("the restarted session back", || established(&b1) == 2).await;
+    let after = b1.status();
+    let r2_side = after
+        .neighbors
+        .iter()
+        .find(|n| n.tunnel.as_deref() == Some("to-r2"))
+        .unwrap();
+    assert_eq!(
+        r2_side.established_transitions, before,
+        "to-r2 kept its session"
+    );
+
+    for b in [b1, b2, b3] {
+        b.shutdown().await;
+    }
+    for r in [r1, r2, r3] {
+        r.shutdown().await;
+    }
+}

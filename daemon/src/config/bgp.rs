@@ -688,6 +688,14 @@ fn neighbor(
                 );
                 return None;
             }
+            if is_link_local(a) && !matches!(a, IpAddr::V6(v6) if v6.segments()[1..4] == [0, 0, 0]) {
+                cx.err(
+                    f.line,
+                    &f.path,
+                    format!("{a}: a link-local neighbor address must be in fe80::/64 (RFC 4291 2.5.6)"),
+                );
+                return None;
+            }
             if let Some(t) = tunnel_cfg {
                 if t.addresses.iter().any(|n| n.ip() == a) {
                     cx.err(
@@ -752,7 +760,14 @@ fn neighbor(
         _ => None,
     };
     if let Some(p) = peer {
-        let key = (tunnel.clone(), p);
+        // A link-local address names a peer only on its tunnel (the speaker scopes it,
+        // routing/bgp/scope.rs); any other address is one peer wherever it is written.
+        let scope = if is_link_local(p) {
+            tunnel.clone()
+        } else {
+            None
+        };
+        let key = (scope, p);
         let line = address_f
             .as_ref()
             .or(tunnel_f.as_ref())
@@ -1703,10 +1718,19 @@ rules = [{ match = { not = { community = ["no-export"] } }, set = { add-large-co
             (format!("{nb}address = \"192.0.2.1\"\nremote-as = 2\n\n[[bgp.neighbor]]\naddress = \"192.0.2.1\"\nremote-as = 3\n"), "bgp.neighbor[2]", 9, "a second neighbor 192.0.2.1; first is bgp.neighbor[1] (line 21)"),
             (format!("{nb}tunnel = \"to-r2\"\nremote-as = 2\n\n[[bgp.neighbor]]\ntunnel = \"to-r2\"\naddress = \"169.254.0.1\"\nremote-as = 2\n"), "bgp.neighbor[2]", 10, "a second neighbor 169.254.0.1 on tunnel \"to-r2\""),
             (format!("{nb}address = \"192.0.2.1\"\nremote-as = 2\npassword-file = \"missing.key\"\n"), "bgp.neighbor[1].password-file", 7, "cannot read"),
+            (format!("{nb}tunnel = \"to-r2\"\naddress = \"fe80:0:0:1::2\"\nremote-as = 2\n"), "bgp.neighbor[1].address", 6, "must be in fe80::/64"),
+            (format!("{nb}tunnel = \"to-r2\"\nremote-as = 2\n\n[[bgp.neighbor]]\naddress = \"169.254.0.1\"\nremote-as = 2\n"), "bgp.neighbor[2]", 9, "a second neighbor 169.254.0.1; first is bgp.neighbor[1]"),
         ];
         for (text, field, line, why) in cases {
             fx.only_error(text, field, *line, why);
         }
+    }
+
+    #[test]
+    fn one_link_local_address_on_two_tunnels_is_two_neighbors() {
+        let fx = Fx::new();
+        let c = fx.ok("[bgp]\nasn = 65001\n\n[[bgp.neighbor]]\ntunnel = \"to-r2\"\naddress = \"fe80::2\"\nremote-as = 2\n\n[[bgp.neighbor]]\ntunnel = \"to-r3\"\naddress = \"fe80::2\"\nremote-as = 3\n");
+        assert_eq!(c.bgp.unwrap().neighbors.len(), 2);
     }
 
     #[test]

@@ -11,6 +11,7 @@ use super::service::Control;
 use crate::routing::bgp::attr::{AsPath, LargeCommunity, Origin, PathAttrs, SegmentType};
 use crate::routing::bgp::fsm::State;
 use crate::routing::bgp::io::{BgpClient, BgpError, BgpStatus, NeighborStatus, PathInfo, Table};
+use crate::routing::bgp::scope;
 use ipnetwork::IpNetwork;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -44,6 +45,7 @@ fn refused(e: BgpError) -> Status {
     match e {
         BgpError::NotRunning => Status::failed_precondition(NOT_ENABLED),
         BgpError::NotKept(_) => Status::failed_precondition(e.to_string()),
+        BgpError::AmbiguousNeighbor(_) => Status::invalid_argument(e.to_string()),
         BgpError::NoSuchNeighbor(_) | BgpError::NotAnnounced(_) => Status::not_found(e.to_string()),
     }
 }
@@ -63,10 +65,35 @@ pub fn parse_prefix(field: &str, text: &str) -> Result<IpNetwork, String> {
     Ok(net)
 }
 
-fn parse_addr(field: &str, text: &str) -> Result<IpAddr, String> {
-    text.trim()
-        .parse()
-        .map_err(|_| format!("{field}: \"{text}\" is not an IP address"))
+/// The neighbor a request names by `fe80::1%to-r2` or a plain address (enough unless a
+/// link-local address is on several tunnels); its key for the speaker.
+fn neighbor_key(s: &BgpStatus, field: &str, text: &str) -> Result<IpAddr, Status> {
+    let Some((addr, zone)) = scope::parse_with_zone(text) else {
+        return Err(invalid(vec![format!(
+            "{field}: \"{text}\" is not an IP address (a link-local one may end in %TUNNEL)"
+        )]));
+    };
+    let mut same = s
+        .neighbors
+        .iter()
+        .filter(|n| n.address == addr && zone.is_none_or(|z| n.tunnel.as_deref() == Some(z)));
+    match (same.next(), same.next()) {
+        (Some(n), None) => Ok(n.key),
+        (Some(_), Some(_)) => Err(refused(BgpError::AmbiguousNeighbor(addr))),
+        _ => Err(refused(BgpError::NoSuchNeighbor(addr))),
+    }
+}
+
+/// A neighbor's key as the API shows a path's peer: `fe80::1%to-r2` when it is scoped to
+/// a tunnel, the address otherwise.
+fn peer_text(s: &BgpStatus, key: IpAddr) -> String {
+    match s.neighbors.iter().find(|n| n.key == key) {
+        Some(n) if scope::scope(key).is_some() => {
+            format!("{}%{}", n.address, n.tunnel.as_deref().unwrap_or_default())
+        }
+        Some(n) => n.address.to_string(),
+        None => scope::unscoped(key).to_string(),
+    }
 }
 
 fn invalid(problems: Vec<String>) -> Status {
@@ -259,12 +286,13 @@ pub fn community_text(c: u32) -> String {
     format!("{}:{}", c >> 16, c & 0xffff)
 }
 
-pub fn path(p: &PathInfo) -> pb::BgpPath {
+/// One path as the API shows it; `s` names its peer.
+pub fn path(p: &PathInfo, s: &BgpStatus) -> pb::BgpPath {
     let a = &p.attrs;
     let as_path = a.as_path.clone().unwrap_or_default();
     pb::BgpPath {
         prefix: p.prefix.to_string(),
-        peer: p.peer.map(|x| x.to_string()).unwrap_or_default(),
+        peer: p.peer.map(|x| peer_text(s, x)).unwrap_or_default(),
         next_hop: p.next_hop.map(|x| x.to_string()).unwrap_or_default(),
         origin: match a.origin {
             Some(Origin::Igp) => "igp",
@@ -319,9 +347,9 @@ pub fn neighbor_states(s: &BgpStatus) -> Vec<pb::Event> {
 /// established_transitions grew), neighbors added and removed.
 pub fn neighbor_events(old: &BgpStatus, new: &BgpStatus) -> Vec<pb::Event> {
     let before: BTreeMap<IpAddr, &NeighborStatus> =
-        old.neighbors.iter().map(|n| (n.address, n)).collect();
+        old.neighbors.iter().map(|n| (n.key, n)).collect();
     let after: BTreeMap<IpAddr, &NeighborStatus> =
-        new.neighbors.iter().map(|n| (n.address, n)).collect();
+        new.neighbors.iter().map(|n| (n.key, n)).collect();
     let event = |n: &NeighborStatus, previous: Option<State>, present: bool| pb::Event {
         kind: Some(pb::event::Kind::BgpNeighborChanged(
             pb::BgpNeighborChanged {
@@ -384,21 +412,30 @@ impl pb::bgp_server::Bgp for BgpService {
     ) -> Result<Response<pb::ListBgpNeighborsResponse>, Status> {
         let (_, s) = self.speaker()?;
         let r = request.into_inner();
+        // An address on several tunnels (link-local) lists each of them.
         let only = if r.address.is_empty() {
             None
         } else {
-            let a = parse_addr("address", &r.address).map_err(|p| invalid(vec![p]))?;
-            if !s.neighbors.iter().any(|n| n.address == a) {
+            let Some((a, zone)) = scope::parse_with_zone(&r.address) else {
+                return Err(invalid(vec![format!(
+                    "address: \"{}\" is not an IP address",
+                    r.address
+                )]));
+            };
+            let named = move |n: &NeighborStatus| {
+                n.address == a && zone.is_none_or(|z| n.tunnel.as_deref() == Some(z))
+            };
+            if !s.neighbors.iter().any(named) {
                 return Err(refused(BgpError::NoSuchNeighbor(a)));
             }
-            Some(a)
+            Some(named)
         };
         let (now, wall) = (Instant::now(), SystemTime::now());
         Ok(Response::new(pb::ListBgpNeighborsResponse {
             neighbors: s
                 .neighbors
                 .iter()
-                .filter(|n| only.is_none_or(|a| a == n.address))
+                .filter(|n| only.as_ref().is_none_or(|named| named(n)))
                 .map(|n| neighbor(n, now, wall))
                 .collect(),
         }))
@@ -414,13 +451,7 @@ impl pb::bgp_server::Bgp for BgpService {
         let table = pb::BgpTable::try_from(r.table)
             .map_err(|_| problems.push(format!("table: {} is not a table", r.table)))
             .ok();
-        let neighbor = if r.neighbor.is_empty() {
-            None
-        } else {
-            parse_addr("neighbor", &r.neighbor)
-                .map_err(|p| problems.push(p))
-                .ok()
-        };
+        let neighbor_text = (!r.neighbor.is_empty()).then_some(r.neighbor.as_str());
         let prefix = if r.prefix.is_empty() {
             None
         } else {
@@ -441,11 +472,9 @@ impl pb::bgp_server::Bgp for BgpService {
         if !problems.is_empty() {
             return Err(invalid(problems));
         }
-        if let Some(a) = neighbor {
-            if !s.neighbors.iter().any(|n| n.address == a) {
-                return Err(refused(BgpError::NoSuchNeighbor(a)));
-            }
-        }
+        let neighbor = neighbor_text
+            .map(|t| neighbor_key(&s, "neighbor", t))
+            .transpose()?;
         let (table, from) = match (table, neighbor) {
             (Some(pb::BgpTable::AdjIn), Some(a)) => (Table::AdjIn(a), None),
             (Some(pb::BgpTable::AdjInPre), Some(a)) => (Table::AdjInPre(a), None),
@@ -458,7 +487,7 @@ impl pb::bgp_server::Bgp for BgpService {
             paths: paths
                 .iter()
                 .filter(|p| from.is_none() || p.peer == from)
-                .map(path)
+                .map(|p| path(p, &s))
                 .collect(),
         }))
     }
@@ -512,17 +541,11 @@ impl pb::bgp_server::Bgp for BgpService {
                 ]))
             }
             (true, true) => None,
-            (false, false) => {
-                let a = parse_addr("address", &r.address).map_err(|p| invalid(vec![p]))?;
-                if !s.neighbors.iter().any(|n| n.address == a) {
-                    return Err(refused(BgpError::NoSuchNeighbor(a)));
-                }
-                Some(a)
-            }
+            (false, false) => Some(neighbor_key(&s, "address", &r.address)?),
         };
         let which: Vec<IpAddr> = match one {
             Some(a) => vec![a],
-            None => s.neighbors.iter().map(|n| n.address).collect(),
+            None => s.neighbors.iter().map(|n| n.key).collect(),
         };
         if r.soft_in || r.soft_out {
             client
@@ -540,7 +563,7 @@ impl pb::bgp_server::Bgp for BgpService {
             }
         }
         Ok(Response::new(pb::ResetBgpNeighborResponse {
-            neighbors: which.iter().map(IpAddr::to_string).collect(),
+            neighbors: which.iter().map(|k| peer_text(&s, *k)).collect(),
         }))
     }
 }
@@ -619,6 +642,7 @@ mod tests {
     fn neighbor_at(addr: &str, state: State, transitions: u32) -> NeighborStatus {
         NeighborStatus {
             address: addr.parse().unwrap(),
+            key: addr.parse().unwrap(),
             tunnel: Some("to-r2".into()),
             description: None,
             local_as: 65001,
@@ -637,6 +661,36 @@ mod tests {
             prefixes_kept: None,
             fast_failover: crate::routing::bgp::io::FastFailover::Off,
         }
+    }
+
+    #[test]
+    fn link_local_neighbors_are_named_with_their_tunnel() {
+        let on = |tunnel: &str, key: &str| NeighborStatus {
+            tunnel: Some(tunnel.into()),
+            key: key.parse().unwrap(),
+            ..neighbor_at("fe80::2", State::Established, 1)
+        };
+        let s = BgpStatus {
+            neighbors: vec![
+                on("to-r2", "fe80:0:0:1::2"),
+                on("to-r3", "fe80:0:0:2::2"),
+                neighbor_at("192.0.2.1", State::Idle, 0),
+            ],
+            ..Default::default()
+        };
+        let key = |t: &str| neighbor_key(&s, "address", t).map_err(|e| e.message().to_owned());
+        assert_eq!(key("fe80::2%to-r3"), Ok("fe80:0:0:2::2".parse().unwrap()));
+        assert_eq!(key("192.0.2.1"), Ok("192.0.2.1".parse().unwrap()));
+        assert!(key("fe80::2").unwrap_err().contains("fe80::2%TUNNEL"));
+        assert!(key("fe80::2%to-r9")
+            .unwrap_err()
+            .contains("no BGP neighbor"));
+        assert!(key("fe80::2%").unwrap_err().contains("not an IP address"));
+        assert_eq!(
+            peer_text(&s, "fe80:0:0:1::2".parse().unwrap()),
+            "fe80::2%to-r2"
+        );
+        assert_eq!(peer_text(&s, "192.0.2.1".parse().unwrap()), "192.0.2.1");
     }
 
     #[test]

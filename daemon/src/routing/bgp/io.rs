@@ -13,6 +13,7 @@ use super::decision::{PeerInfo, Resolution};
 use super::fsm::{resolve_collision, CollisionWinner, DownReason, Negotiated, State, Timer};
 use super::instance::{Input, Instance, InstanceConfig, Output, RouteDelta};
 use super::message::{Framer, Message};
+use super::scope;
 use super::setup;
 use super::transport::{self, BoxStream, ConnEvent, Connection, KernelOptions};
 use crate::config::{BgpNeighborConfig, BgpRedistribute, Config};
@@ -53,7 +54,12 @@ const CLOSE_GRACE: Duration = Duration::from_secs(3);
 /// One neighbor as the status shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NeighborStatus {
+    /// The address on the wire (a link-local one is only unique with `tunnel`).
     pub address: IpAddr,
+    /// What the speaker's requests ([`Table`], [`BgpClient::soft_reset`], ...) and
+    /// [`PathInfo::peer`] name this neighbor by: `address`, scoped to its tunnel when
+    /// link-local (see [`super::scope`]).
+    pub key: IpAddr,
     pub tunnel: Option<String>,
     pub description: Option<String>,
     pub local_as: u32,
@@ -128,6 +134,8 @@ pub enum BgpError {
     NotRunning,
     #[error("no BGP neighbor {0}")]
     NoSuchNeighbor(IpAddr),
+    #[error("{0} is a neighbor on several tunnels; name one as {0}%TUNNEL")]
+    AmbiguousNeighbor(IpAddr),
     #[error("{0} is not announced over the API")]
     NotAnnounced(IpNetwork),
     #[error("neighbor {0} does not keep received routes (set keep-received-routes = true in its [[bgp.neighbor]])")]
@@ -659,10 +667,10 @@ impl Speaker {
                 }
                 Output::Routes(routes) => self.install(routes).await,
                 Output::NeighborUp(addr, neg) => {
-                    tracing::info!(neighbor = %addr, remote_as = neg.peer_as, peer_id = %neg.peer_id, hold = neg.hold_time, "bgp session established");
+                    tracing::info!(neighbor = %self.show(addr), remote_as = neg.peer_as, peer_id = %neg.peer_id, hold = neg.hold_time, "bgp session established");
                 }
                 Output::NeighborDown(addr, why) => {
-                    tracing::info!(neighbor = %addr, reason = %describe_down(&why), "bgp session down");
+                    tracing::info!(neighbor = %self.show(addr), reason = %describe_down(&why), "bgp session down");
                 }
             }
         }
@@ -728,7 +736,7 @@ impl Speaker {
                             .connect(
                                 id,
                                 SocketAddr::new(local, 0),
-                                SocketAddr::new(addr, BGP_PORT),
+                                SocketAddr::new(scope::unscoped(addr), BGP_PORT),
                             )
                             .await?;
                         let local = s.local_addr();
@@ -833,7 +841,10 @@ impl Speaker {
         local: SocketAddr,
         tunnel: Option<TunnelId>,
     ) {
-        let addr = remote.ip();
+        let addr = match tunnel {
+            Some(t) => scope::scoped(remote.ip(), t),
+            None => remote.ip(),
+        };
         let known = self
             .peers
             .get(&addr)
@@ -1145,12 +1156,12 @@ impl Speaker {
                 outbound,
                 reply,
             } => {
-                let addrs: Vec<IpAddr> = match neighbor {
-                    Some(a) if !self.peers.contains_key(&a) => {
-                        let _ = reply.send(Err(BgpError::NoSuchNeighbor(a)));
+                let addrs: Vec<IpAddr> = match neighbor.map(|a| self.neighbor_key(a)) {
+                    Some(Err(e)) => {
+                        let _ = reply.send(Err(e));
                         return;
                     }
-                    Some(a) => vec![a],
+                    Some(Ok(a)) => vec![a],
                     None => self.peers.keys().copied().collect(),
                 };
                 let r = self.resolver();
@@ -1173,15 +1184,38 @@ impl Speaker {
                     let _ = reply.send(Err(BgpError::NotRunning));
                     return;
                 }
-                if !self.peers.contains_key(&neighbor) {
-                    let _ = reply.send(Err(BgpError::NoSuchNeighbor(neighbor)));
-                    return;
-                }
+                let neighbor = match self.neighbor_key(neighbor) {
+                    Ok(k) => k,
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                        return;
+                    }
+                };
                 self.input(neighbor, Input::Stop).await;
                 self.input(neighbor, Input::Start).await;
                 let _ = reply.send(Ok(()));
             }
         }
+    }
+
+    /// The key of the neighbor a request names: its key, or its address when only one
+    /// neighbor has that address (a link-local one on several tunnels needs its tunnel).
+    fn neighbor_key(&self, a: IpAddr) -> Result<IpAddr, BgpError> {
+        if self.peers.contains_key(&a) {
+            return Ok(a);
+        }
+        let mut same = self.peers.keys().filter(|k| scope::unscoped(**k) == a);
+        match (same.next(), same.next()) {
+            (Some(k), None) => Ok(*k),
+            (Some(_), Some(_)) => Err(BgpError::AmbiguousNeighbor(a)),
+            _ => Err(BgpError::NoSuchNeighbor(a)),
+        }
+    }
+
+    /// A neighbor as logs show it: `fe80::1%to-r2` for a link-local one.
+    fn show(&self, key: IpAddr) -> String {
+        let tunnels = self.router.path().tunnels.load();
+        scope::describe(key, |id| tunnels.get(id).map(|t| t.name.clone()))
     }
 
     fn paths(&self, table: Table, prefix: Option<IpNetwork>) -> Result<Vec<PathInfo>, BgpError> {
@@ -1192,6 +1226,7 @@ impl Speaker {
         let mut out = Vec::new();
         match table {
             Table::AdjIn(addr) => {
+                let addr = self.neighbor_key(addr)?;
                 i.neighbor(addr).ok_or(BgpError::NoSuchNeighbor(addr))?;
                 if let Some(t) = i.decision().adj_rib_in(addr) {
                     for (p, path) in t.iter().filter(|(p, _)| wanted(p)) {
@@ -1206,6 +1241,7 @@ impl Speaker {
                 }
             }
             Table::AdjInPre(addr) => {
+                let addr = self.neighbor_key(addr)?;
                 let n = i.neighbor(addr).ok_or(BgpError::NoSuchNeighbor(addr))?;
                 let t = n.adj_rib_in_pre.ok_or(BgpError::NotKept(addr))?;
                 for (p, r) in t.iter().filter(|(p, _)| wanted(p)) {
@@ -1223,6 +1259,7 @@ impl Speaker {
                 }
             }
             Table::AdjOut(addr) => {
+                let addr = self.neighbor_key(addr)?;
                 let n = i.neighbor(addr).ok_or(BgpError::NoSuchNeighbor(addr))?;
                 for (p, e) in n.adj_rib_out.iter().filter(|(p, _)| wanted(p)) {
                     out.push(PathInfo {
@@ -1287,7 +1324,8 @@ impl Speaker {
                 let n = i.neighbor(*addr)?;
                 let c = &n.session.counters;
                 Some(NeighborStatus {
-                    address: *addr,
+                    address: scope::unscoped(*addr),
+                    key: *addr,
                     tunnel: p.cfg.tunnel.clone(),
                     description: p.cfg.description.clone(),
                     local_as: n.config.session.local_as,
@@ -1400,9 +1438,10 @@ impl Speaker {
             }
         }
         for (addr, (c, via)) in &wanted.neighbors {
-            let Some(nc) = setup::neighbor_config(config, c) else {
+            let Some(mut nc) = setup::neighbor_config(config, c) else {
                 continue;
             };
+            nc.addr = *addr;
             if self.peers.contains_key(addr) {
                 // Same session; policies or next-hop-self may differ.
                 let changed = old.get(addr).is_none_or(|(oc, _)| oc != c);
@@ -1734,7 +1773,12 @@ fn built_from(config: &Config, router: &Router) -> Option<Built> {
                 },
             },
         };
-        neighbors.insert(addr, (n.clone(), via));
+        // A link-local address is a neighbor only together with its tunnel.
+        let key = match &via {
+            Via::Tunnel { id, .. } => scope::scoped(addr, *id),
+            Via::Kernel { .. } => addr,
+        };
+        neighbors.insert(key, (n.clone(), via));
     }
     Some(Built {
         asn: bgp.asn,

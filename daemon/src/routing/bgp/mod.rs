@@ -15,6 +15,7 @@ pub mod instance;
 pub mod io;
 pub mod message;
 pub mod policy;
+pub mod scope;
 pub mod setup;
 pub mod transport;
 
