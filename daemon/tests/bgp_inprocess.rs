@@ -434,3 +434,61 @@ async fn one_link_local_address_on_two_tunnels_is_two_neighbors() {
         r.shutdown().await;
     }
 }
+
+/// A change of the global timers reaches running sessions: `hold-time` (negotiated in
+/// the OPEN) restarts the sessions that use it and they come back with the new value;
+/// `connect-retry` alone restarts nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_global_hold_time_change_reaches_established_sessions() {
+    let keys: Vec<PrivateKey> = (0..2).map(|_| PrivateKey::generate()).collect();
+    let mut c1 = router_config(1, &keys[0]);
+    c1.tunnels = vec![tunnel("to-r2", &keys[1], None, "169.254.12.0/31")];
+    c1.bgp.as_mut().unwrap().neighbors = vec![neighbor("to-r2", 65002, None, "all")];
+    let r1 = Arc::new(Router::start(c1.clone()).await.unwrap());
+    let r1_addr: SocketAddr = (Ipv4Addr::LOCALHOST, r1.local_ports()[0]).into();
+    let mut c2 = router_config(2, &keys[1]);
+    c2.tunnels = vec![tunnel("to-r1", &keys[0], Some(r1_addr), "169.254.12.1/31")];
+    c2.bgp.as_mut().unwrap().neighbors = vec![neighbor("to-r1", 65001, None, "all")];
+    let r2 = Arc::new(Router::start(c2).await.unwrap());
+    let b1 = bgp::spawn(Arc::clone(&r1));
+    let b2 = bgp::spawn(Arc::clone(&r2));
+    let hold = |h: &BgpHandle| {
+        let s = h.status();
+        let n = &s.neighbors[0];
+        (n.state == State::Established)
+            .then(|| n.negotiated.as_ref().map(|g| g.hold_time))
+            .flatten()
+    };
+    let transitions = |h: &BgpHandle| h.status().neighbors[0].established_transitions;
+    wait_for("the session", || {
+        established(&b1) == 1 && established(&b2) == 1
+    })
+    .await;
+    let first = hold(&b1).unwrap();
+
+    let mut retry = c1.clone();
+    retry.bgp.as_mut().unwrap().connect_retry += 7;
+    r1.apply(retry.clone()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        transitions(&b1),
+        1,
+        "a connect-retry change restarts nothing"
+    );
+    assert_eq!(hold(&b1), Some(first));
+
+    let mut shorter = retry;
+    shorter.bgp.as_mut().unwrap().hold_time = 21;
+    r1.apply(shorter).await.unwrap();
+    wait_for("the session back with hold time 21", || {
+        hold(&b1) == Some(21) && hold(&b2) == Some(21)
+    })
+    .await;
+
+    for b in [b1, b2] {
+        b.shutdown().await;
+    }
+    for r in [r1, r2] {
+        r.shutdown().await;
+    }
+}

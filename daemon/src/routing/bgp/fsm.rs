@@ -350,6 +350,12 @@ fn secs(s: u16) -> Duration {
 }
 
 impl Session {
+    /// A new connect-retry interval (a config change): the next time the timer is
+    /// armed, not the running one.
+    pub fn set_connect_retry(&mut self, retry: Duration) {
+        self.config.connect_retry = retry;
+    }
+
     pub fn new(config: PeerConfig) -> Session {
         Session {
             config,

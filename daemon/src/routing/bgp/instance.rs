@@ -287,6 +287,17 @@ impl Instance {
         out
     }
 
+    /// A new connect-retry interval for a neighbor (config change), kept by its session.
+    pub fn set_connect_retry(&mut self, addr: IpAddr, retry: Duration) {
+        if let Some(n) = self.neighbors.get_mut(&addr) {
+            n.session.set_connect_retry(retry);
+            n.cfg.session.connect_retry = retry;
+        }
+        if let Some(c) = self.cfg.neighbors.iter_mut().find(|c| c.addr == addr) {
+            c.session.connect_retry = retry;
+        }
+    }
+
     /// Turns the pre-policy Adj-RIB-In of a neighbor on or off, without resetting its
     /// session and without output: turned on while the session is up, the table starts
     /// empty and incomplete, and the next soft reset inbound (or

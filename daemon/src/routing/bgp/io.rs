@@ -474,6 +474,9 @@ struct Built {
     /// What is originated (`networks`, `redistribute`): a change re-originates without
     /// touching the sessions.
     originate: (Vec<IpNetwork>, Vec<BgpRedistribute>),
+    /// Seconds between connection attempts: a change reaches every session's next
+    /// attempt, without a restart.
+    connect_retry: u16,
 }
 
 async fn run(
@@ -1400,6 +1403,12 @@ impl Speaker {
             });
         }
         self.sync_neighbors(&config, &wanted).await;
+        if let Some(i) = self.instance.as_mut() {
+            let retry = Duration::from_secs(wanted.connect_retry.into());
+            for addr in self.peers.keys() {
+                i.set_connect_retry(*addr, retry);
+            }
+        }
         self.built = Some(wanted);
         self.peer_tunnels_changed();
         self.sync_liveness();
@@ -1778,7 +1787,11 @@ fn built_from(config: &Config, router: &Router) -> Option<Built> {
             Via::Tunnel { id, .. } => scope::scoped(addr, *id),
             Via::Kernel { .. } => addr,
         };
-        neighbors.insert(key, (n.clone(), via));
+        // The hold time the session offers, global or its own: a change of either
+        // restarts the session (it is negotiated in the OPEN).
+        let mut n = n.clone();
+        n.hold_time = Some(n.hold_time.unwrap_or(bgp.hold_time));
+        neighbors.insert(key, (n, via));
     }
     Some(Built {
         asn: bgp.asn,
@@ -1788,6 +1801,7 @@ fn built_from(config: &Config, router: &Router) -> Option<Built> {
         neighbors,
         policies: config.policies.clone(),
         originate: (bgp.networks.clone(), bgp.redistribute.clone()),
+        connect_retry: bgp.connect_retry,
     })
 }
 
