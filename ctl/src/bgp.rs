@@ -311,6 +311,9 @@ fn capabilities(g: &pb::BgpNegotiated) -> String {
     if g.extended_next_hop {
         caps.push("extended next hop");
     }
+    if g.extended_message {
+        caps.push("extended messages");
+    }
     if caps.is_empty() {
         caps.push("none");
     }
@@ -402,6 +405,7 @@ pub fn neighbor_json(n: &pb::BgpNeighbor) -> Value {
             "four_octet_as": g.four_octet_as,
             "families": g.families,
             "extended_next_hop": g.extended_next_hop,
+            "extended_message": g.extended_message,
             "route_refresh": g.route_refresh,
             "ebgp": g.ebgp,
         })),
@@ -568,6 +572,7 @@ mod tests {
                 extended_next_hop: true,
                 route_refresh: true,
                 ebgp: true,
+                extended_message: true,
             }),
             prefixes_received: 2,
             prefixes_advertised: 3,
@@ -608,7 +613,7 @@ mod tests {
             "{d}"
         );
         assert!(
-            d.contains("capabilities: 4-octet AS, route refresh, extended next hop; families: ipv4-unicast, ipv6-unicast"),
+            d.contains("capabilities: 4-octet AS, route refresh, extended next hop, extended messages; families: ipv4-unicast, ipv6-unicast"),
             "{d}"
         );
         assert!(!d.contains("kept before policy"), "{d}");

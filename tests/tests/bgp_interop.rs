@@ -110,7 +110,7 @@ fn bird_conf(mode: Mode) -> String {
         }
         Mode::LinkLocal => {
             "    local fe80::2 as 65002;\n    neighbor fe80::1 as 65001;\n    \
-             interface \"wg0\";\n    \
+             interface \"wg0\";\n    enable extended messages on;\n    \
              ipv4 { extended next hop on; import all; export where net = 10.2.0.0/24; };\n    \
              ipv6 { import all; export where net = fd02::/64; };\n"
         }
@@ -384,10 +384,13 @@ fn wgrd_and_bird_bgp_over_link_local_with_extended_next_hop() -> Result<()> {
     let n = wgrctl_json(&l.socket, &["bgp", "neighbors"])?;
     assert_eq!(n[0]["address"], "fe80::2", "{n}");
     assert_eq!(n[0]["negotiated"]["extended_next_hop"], true, "{n}");
-    // wgrd: both of BIRD's LANs from fe80::2, with the link-local next hop.
+    // BIRD is told to offer RFC 8654 here (its default is off).
+    assert_eq!(n[0]["negotiated"]["extended_message"], true, "{n}");
+    // wgrd: both of BIRD's LANs from fe80::2 (on tunnel to-peer: a link-local peer is
+    // named with its tunnel), with the link-local next hop.
     for prefix in ["10.2.0.0/24", "fd02::/64"] {
         assert!(
-            wgrd_learned(&l.socket, prefix, "fe80::2"),
+            wgrd_learned(&l.socket, prefix, "fe80::2%to-peer"),
             "{prefix}: {:?}\n{}",
             wgrd_paths(&l.socket, prefix),
             diag()
@@ -399,6 +402,8 @@ fn wgrd_and_bird_bgp_over_link_local_with_extended_next_hop() -> Result<()> {
     }
     let b = l.bird.birdc("show protocols all wgrd")?;
     assert!(b.contains("Established"), "{b}");
+    // Under both "Local capabilities" and "Neighbor capabilities".
+    assert_eq!(b.matches("Extended message").count(), 2, "{b}");
     // BIRD: wgrd's IPv4 LAN with an IPv6 next hop, into the kernel as `via inet6`.
     let r = l.bird.birdc("show route 10.1.0.0/24 all")?;
     assert!(r.contains("BGP.as_path: 65001"), "{r}");
@@ -725,6 +730,13 @@ fn wgrd_and_frr_bgp_over_an_ipv4_31_tunnel_with_communities() -> Result<()> {
     assert_eq!(n[0]["negotiated"]["hold_time"], 9, "{n}");
     let fnb = frr.json("show bgp neighbors 169.254.0.0 json")?;
     let fnb = &fnb["169.254.0.0"];
+    // Extended messages (RFC 8654): both sides tell the same story.
+    let frr_ext = fnb["neighborCapabilities"]["extendedMessage"] == "advertisedAndReceived";
+    assert_eq!(
+        n[0]["negotiated"]["extended_message"], frr_ext,
+        "FRR: {}; wgrd: {n}",
+        fnb["neighborCapabilities"]
+    );
     println!(
         "FRR {version}: graceful restart (FRR's view): {}; {}; wgrd negotiated: {}",
         fnb["gracefulRestartInfo"],

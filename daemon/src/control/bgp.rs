@@ -238,6 +238,7 @@ pub fn neighbor(n: &NeighborStatus, now: Instant, wall: SystemTime) -> pb::BgpNe
             four_octet_as: g.four_octet_as,
             families: g.families.iter().map(|f| family_name(*f).into()).collect(),
             extended_next_hop: g.extended_next_hop,
+            extended_message: g.extended_message,
             route_refresh: g.route_refresh,
             ebgp: g.ebgp,
         }),

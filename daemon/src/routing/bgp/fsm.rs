@@ -151,6 +151,8 @@ pub struct PeerConfig {
     /// Offer IPv4 unicast with IPv6 next hops (RFC 8950).
     pub extended_next_hop: bool,
     pub prefix_limit: Option<PrefixLimit>,
+    /// Offer RFC 8654 extended messages (UPDATEs up to 65535 bytes when both offer).
+    pub extended_message: bool,
     /// RFC 4724 graceful restart (helper) with this restart time in seconds; None: off,
     /// the capability is not offered.
     pub graceful_restart: Option<u16>,
@@ -171,6 +173,7 @@ impl PeerConfig {
             families: vec![Family::Ipv4Unicast, Family::Ipv6Unicast],
             extended_next_hop: false,
             prefix_limit: None,
+            extended_message: true,
             graceful_restart: None,
         }
     }
@@ -191,6 +194,9 @@ impl PeerConfig {
             .map(|&f| Capability::Multiprotocol(f))
             .collect();
         capabilities.push(Capability::RouteRefresh);
+        if self.extended_message {
+            capabilities.push(Capability::ExtendedMessage);
+        }
         if self.extended_next_hop {
             capabilities.push(Capability::ExtendedNextHop(vec![(
                 Family::Ipv4Unicast,
@@ -225,6 +231,8 @@ pub struct Negotiated {
     pub families: Vec<Family>,
     pub extended_next_hop: bool,
     pub route_refresh: bool,
+    /// Both sides offered extended messages (RFC 8654).
+    pub extended_message: bool,
     pub ebgp: bool,
     /// Both sides offered graceful restart: the peer's capability (None otherwise).
     pub graceful_restart: Option<PeerGracefulRestart>,
@@ -238,6 +246,14 @@ impl Negotiated {
     }
     pub fn keepalive(&self) -> Duration {
         Duration::from_secs(u64::from(self.hold_time / 3))
+    }
+    /// The longest UPDATE, NOTIFICATION or ROUTE-REFRESH either side may send.
+    pub fn max_message_len(&self) -> usize {
+        if self.extended_message {
+            super::message::EXTENDED_MAX_LEN
+        } else {
+            super::message::MAX_LEN
+        }
     }
 }
 
@@ -375,6 +391,15 @@ impl Session {
         &self.config
     }
 
+    /// How long a message from the peer may be now: 4096 bytes until both OPENs offered
+    /// extended messages (RFC 8654), then 65535 for the rest of the session.
+    pub fn max_message_len(&self) -> usize {
+        match (self.state, &self.negotiated) {
+            (State::OpenConfirm | State::Established, Some(n)) => n.max_message_len(),
+            _ => super::message::MAX_LEN,
+        }
+    }
+
     /// The OPEN to send now: after a previous session, graceful restart's Forwarding
     /// State bits say our forwarding was kept.
     pub fn open(&self) -> OpenRepr {
@@ -454,6 +479,8 @@ impl Session {
             families,
             extended_next_hop,
             route_refresh: open.has(|c| matches!(c, Capability::RouteRefresh)),
+            extended_message: c.extended_message
+                && open.has(|c| matches!(c, Capability::ExtendedMessage)),
             ebgp: c.ebgp(),
             graceful_restart: c
                 .graceful_restart

@@ -39,7 +39,7 @@ use super::export::{export_prefix, exports_for, ExportPeer, LocalAddrs};
 use super::fsm::{
     Action, DownReason, Event, Negotiated, PeerConfig, PeerGracefulRestart, Session, State, Timer,
 };
-use super::message::{Framer, Message, RouteRefreshRepr, UpdateRepr, MAX_LEN};
+use super::message::{Framer, Message, RouteRefreshRepr, UpdateRepr};
 use super::policy::{effective_verdict, Policy, Verdict};
 use crate::routing::rib::Candidate;
 use ipnetwork::IpNetwork;
@@ -478,29 +478,43 @@ impl Instance {
             }],
             Input::Received(bytes) => {
                 n.framer.push(&bytes);
-                let mut evs = Vec::new();
-                while let Some(m) = n.framer.next_message() {
-                    let parsed = m.and_then(|b| Message::parse(&b, n.session.codec()));
-                    let failed = parsed.is_err();
-                    evs.push(match parsed {
-                        Ok(Message::Open(o)) => Event::BgpOpen(o),
-                        Ok(Message::Keepalive) => Event::KeepAliveMsg,
-                        Ok(Message::Update(u)) => Event::UpdateMsg(Box::new(u)),
-                        Ok(Message::Notification(x)) => Event::NotifMsg(x),
-                        Ok(Message::RouteRefresh(r)) => Event::RouteRefreshMsg(r),
-                        Err(x) => Event::DecodeError(x),
-                    });
-                    if failed {
-                        break;
-                    }
-                }
-                evs
+                self.receive(addr, &mut out);
+                return self.finish(resolve, out);
             }
         };
         for ev in events {
             self.run_event(addr, ev, &mut out);
         }
         self.finish(resolve, out)
+    }
+
+    /// Runs every whole message buffered for `addr`, one at a time: the OPEN may raise
+    /// the length limit (RFC 8654) for the messages right behind it.
+    fn receive(&mut self, addr: IpAddr, out: &mut Vec<Output>) {
+        loop {
+            let Some(n) = self.neighbors.get_mut(&addr) else {
+                return;
+            };
+            let max_len = n.session.max_message_len();
+            n.framer.set_max_len(max_len);
+            let Some(m) = n.framer.next_message() else {
+                return;
+            };
+            let parsed = m.and_then(|b| Message::parse_with_max(&b, n.session.codec(), max_len));
+            let failed = parsed.is_err();
+            let ev = match parsed {
+                Ok(Message::Open(o)) => Event::BgpOpen(o),
+                Ok(Message::Keepalive) => Event::KeepAliveMsg,
+                Ok(Message::Update(u)) => Event::UpdateMsg(Box::new(u)),
+                Ok(Message::Notification(x)) => Event::NotifMsg(x),
+                Ok(Message::RouteRefresh(r)) => Event::RouteRefreshMsg(r),
+                Err(x) => Event::DecodeError(x),
+            };
+            self.run_event(addr, ev, out);
+            if failed {
+                return;
+            }
+        }
     }
 
     fn finish<R>(&mut self, resolve: &R, mut out: Vec<Output>) -> Vec<Output>
@@ -872,7 +886,7 @@ pub fn end_of_rib(u: &UpdateRepr) -> Option<Family> {
 fn out_session(neg: &Negotiated) -> OutSession {
     OutSession {
         codec: neg.codec(),
-        max_len: MAX_LEN,
+        max_len: neg.max_message_len(),
         families: neg.families.clone(),
         extended_next_hop: neg.extended_next_hop,
     }

@@ -18,6 +18,9 @@ use std::net::Ipv4Addr;
 pub const HEADER_LEN: usize = 19;
 pub const MIN_LEN: usize = 19;
 pub const MAX_LEN: usize = 4096;
+/// The limit once both sides offered extended messages (RFC 8654), for every message
+/// but OPEN and KEEPALIVE.
+pub const EXTENDED_MAX_LEN: usize = 65535;
 pub const VERSION: u8 = 4;
 
 pub const TYPE_OPEN: u8 = 1;
@@ -60,6 +63,7 @@ pub const CEASE_COLLISION: u8 = 7;
 pub const CAP_MULTIPROTOCOL: u8 = 1;
 pub const CAP_ROUTE_REFRESH: u8 = 2;
 pub const CAP_EXTENDED_NEXT_HOP: u8 = 5;
+pub const CAP_EXTENDED_MESSAGE: u8 = 6;
 pub const CAP_FOUR_OCTET_AS: u8 = 65;
 
 const MARKER: [u8; 16] = [0xff; 16];
@@ -188,6 +192,12 @@ impl Framer {
         self.buf.extend_from_slice(bytes);
     }
 
+    /// A new limit for the messages still to come (extended messages negotiated by the
+    /// OPEN just read); what is buffered is kept.
+    pub fn set_max_len(&mut self, max_len: usize) {
+        self.max_len = max_len;
+    }
+
     /// The next complete message (header included), or `None` if more bytes are needed.
     pub fn next_message(&mut self) -> Option<Result<Vec<u8>, Notification>> {
         if let Some(e) = &self.failed {
@@ -222,6 +232,8 @@ pub enum Capability {
     /// RFC 8950: (NLRI family, next hop AFI) pairs.
     ExtendedNextHop(Vec<(Family, u16)>),
     FourOctetAs(u32),
+    /// RFC 8654: messages up to 65535 bytes.
+    ExtendedMessage,
     /// Anything else (graceful restart, add-path, FQDN, ...), carried verbatim.
     Other {
         code: u8,
@@ -243,6 +255,7 @@ impl Capability {
                 }
             }
             CAP_ROUTE_REFRESH if d.is_empty() => Capability::RouteRefresh,
+            CAP_EXTENDED_MESSAGE if d.is_empty() => Capability::ExtendedMessage,
             CAP_EXTENDED_NEXT_HOP if !d.is_empty() && d.len().is_multiple_of(6) => {
                 let mut v = Vec::new();
                 for c in d.chunks_exact(6) {
@@ -278,6 +291,7 @@ impl Capability {
                 CAP_MULTIPROTOCOL
             }
             Capability::RouteRefresh => CAP_ROUTE_REFRESH,
+            Capability::ExtendedMessage => CAP_EXTENDED_MESSAGE,
             Capability::ExtendedNextHop(pairs) => {
                 for (f, nh_afi) in pairs {
                     v.extend_from_slice(&f.afi().to_be_bytes());

@@ -93,10 +93,12 @@ fn happy_path_to_established() {
             families: vec![Family::Ipv4Unicast, Family::Ipv6Unicast],
             extended_next_hop: false,
             route_refresh: true,
+            extended_message: true,
             ebgp: true,
             graceful_restart: None,
         })
     );
+    assert_eq!(s.max_message_len(), 65535, "both offered extended messages");
     assert_eq!(
         s.codec(),
         Codec {

@@ -21,12 +21,24 @@ fn resolve(_: &PeerInfo, _: IpAddr) -> Option<Resolution> {
 }
 
 fn instance(me: u8, local_as: u32, peer: IpAddr, peer_as: u32, import: Option<Policy>) -> Instance {
+    instance_offering(me, local_as, peer, peer_as, import, true)
+}
+
+fn instance_offering(
+    me: u8,
+    local_as: u32,
+    peer: IpAddr,
+    peer_as: u32,
+    import: Option<Policy>,
+    extended_message: bool,
+) -> Instance {
     let local = if me == 1 { A } else { B };
     let IpAddr::V4(local4) = local else {
         unreachable!()
     };
     let mut session = PeerConfig::new(local_as, peer_as, Ipv4Addr::new(10, 255, 0, me));
     session.passive = me == 2;
+    session.extended_message = extended_message;
     Instance::new(InstanceConfig {
         local_as,
         router_id: Ipv4Addr::new(10, 255, 0, me),
@@ -1331,4 +1343,73 @@ fn import_policy_sets_local_pref_on_ebgp_routes() {
     let t = b.decision().adj_rib_in(A).expect("table");
     let p = t.get(&net("10.1.0.0/24")).expect("learned");
     assert_eq!(p.attrs.local_pref, Some(300));
+}
+
+/// An UPDATE of 1,500 /24s from AS 65001 with next hop A: 6,000 bytes of NLRI.
+fn big_update() -> Vec<u8> {
+    let nlri = (0..1500u32)
+        .map(|i| IpNetwork::new(Ipv4Addr::from(0x0b00_0000 + (i << 8)).into(), 24).unwrap())
+        .collect();
+    let u = UpdateRepr {
+        withdrawn: vec![],
+        attrs: PathAttrs {
+            origin: Some(Origin::Igp),
+            as_path: Some(crate::routing::bgp::attr::AsPath::sequence(&[65001])),
+            next_hop: Some(match A {
+                IpAddr::V4(a) => a,
+                IpAddr::V6(_) => unreachable!(),
+            }),
+            ..PathAttrs::default()
+        },
+        nlri,
+        faults: Default::default(),
+    };
+    let bytes = Message::Update(u).emit(codec4());
+    assert!(bytes.len() > 4096);
+    bytes
+}
+
+#[test]
+fn extended_messages_when_both_offer_them() {
+    let mut a = instance(1, 65001, B, 65002, Some(Policy::accept_all()));
+    let mut b = instance(2, 65002, A, 65001, Some(Policy::accept_all()));
+    run(
+        &mut a,
+        &mut b,
+        vec![(false, Input::Start), (true, Input::Start)],
+    );
+    let neg = b
+        .neighbor(A)
+        .and_then(|n| n.session.negotiated().cloned())
+        .unwrap();
+    assert!(neg.extended_message);
+    let outs = b.handle(A, Input::Received(big_update()), &resolve);
+    assert_eq!(b.state(A), Some(State::Established), "{outs:?}");
+    // The 1,500 and A's own 10.1.0.0/24.
+    assert_eq!(b.decision().adj_rib_in(A).map(|t| t.len()), Some(1501));
+}
+
+#[test]
+fn without_extended_messages_a_long_update_ends_the_session() {
+    let mut a = instance(1, 65001, B, 65002, Some(Policy::accept_all()));
+    // B does not offer it (as before RFC 8654): 4096 bytes stay the limit.
+    let mut b = instance_offering(2, 65002, A, 65001, Some(Policy::accept_all()), false);
+    run(
+        &mut a,
+        &mut b,
+        vec![(false, Input::Start), (true, Input::Start)],
+    );
+    assert_eq!(b.state(A), Some(State::Established));
+    assert!(
+        !b.neighbor(A)
+            .and_then(|n| n.session.negotiated().cloned())
+            .unwrap()
+            .extended_message
+    );
+    let outs = b.handle(A, Input::Received(big_update()), &resolve);
+    let notified = written(&outs, A).into_iter().any(|m| {
+        matches!(m, Message::Notification(n) if n.code == crate::routing::bgp::message::HEADER_ERROR)
+    });
+    assert!(notified, "Bad Message Length: {outs:?}");
+    assert_ne!(b.state(A), Some(State::Established));
 }

@@ -857,3 +857,26 @@ fn notification_quoting_a_maximal_message_still_fits() {
     let out = Message::Notification(n).emit(Codec::default());
     assert!(out.len() <= 4096, "{} bytes", out.len());
 }
+
+#[test]
+fn extended_message_capability_and_longer_messages() {
+    // Code 6, length 0 (RFC 8654 3).
+    let body = [4, 0xfd, 0xe9, 0, 90, 1, 1, 1, 1, 4, 2, 2, 6, 0];
+    let m = Message::parse(&msg(TYPE_OPEN, &body), C2).expect("parses");
+    let Message::Open(o) = &m else { panic!() };
+    assert_eq!(o.capabilities, vec![Capability::ExtendedMessage]);
+    assert_eq!(m.emit(C2), msg(TYPE_OPEN, &body));
+
+    // A 5,000-byte UPDATE frame: refused at 4096, framed at 65535.
+    let mut long = vec![0xff; 16];
+    long.extend_from_slice(&5000u16.to_be_bytes());
+    long.push(TYPE_UPDATE);
+    long.resize(5000, 0);
+    let mut f = Framer::new();
+    f.push(&long);
+    assert!(matches!(f.next_message(), Some(Err(_))));
+    let mut f = Framer::new();
+    f.set_max_len(EXTENDED_MAX_LEN);
+    f.push(&long);
+    assert_eq!(f.next_message().map(|m| m.map(|b| b.len())), Some(Ok(5000)));
+}
