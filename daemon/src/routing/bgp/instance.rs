@@ -180,7 +180,7 @@ pub struct Instance {
     dirty: Vec<IpNetwork>,
     /// How each (peer, next hop) resolved when first used: what
     /// [`Instance::resolution_changed`] compares with to find the next hops that moved.
-    resolved: HashMap<(IpAddr, IpAddr), Option<Resolution>>,
+    resolved: HashMap<PeerNextHop, Option<Resolution>>,
 }
 
 impl Instance {
@@ -806,9 +806,12 @@ fn shared_installed(last: &mut Option<Arc<Installed>>, c: Installed) -> Arc<Inst
 /// answer is checked first (consecutive prefixes usually share it), then a map.
 struct ResolveOnce<F> {
     resolve: RefCell<F>,
-    last: RefCell<Option<((IpAddr, IpAddr), Option<Resolution>)>>,
-    known: RefCell<HashMap<(IpAddr, IpAddr), Option<Resolution>>>,
+    last: RefCell<Option<(PeerNextHop, Option<Resolution>)>>,
+    known: RefCell<HashMap<PeerNextHop, Option<Resolution>>>,
 }
+
+/// (peer address, next hop address).
+type PeerNextHop = (IpAddr, IpAddr);
 
 impl<F: FnMut(&PeerInfo, IpAddr) -> Option<Resolution>> ResolveOnce<F> {
     fn new(resolve: F) -> Self {
