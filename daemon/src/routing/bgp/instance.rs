@@ -980,7 +980,11 @@ fn import(cfg: &NeighborConfig, mut u: UpdateRepr) -> Vec<UpdateRepr> {
     if ebgp {
         u.attrs.local_pref = None;
     }
-    if u.faults.withdraws(ebgp) || (cfg.import.is_none() && (!ebgp || cfg.allow_without_policy)) {
+    let unfiltered = match &cfg.import {
+        Some(p) => p.accepts_everything(),
+        None => !ebgp || cfg.allow_without_policy,
+    };
+    if unfiltered || u.faults.withdraws(ebgp) {
         return vec![u];
     }
     let mut withdraw = UpdateRepr {

@@ -157,6 +157,12 @@ impl Policy {
         }
     }
 
+    /// Whether every route passes unedited (no term, default accept): callers skip the
+    /// per-prefix evaluation.
+    pub fn accepts_everything(&self) -> bool {
+        self.terms.is_empty() && self.default == Verdict::Accept
+    }
+
     /// Evaluates the terms in order, editing `attrs` as they say. On `Reject` the edits
     /// are meaningless; callers drop the route.
     pub fn apply(&self, prefix: &IpNetwork, attrs: &mut PathAttrs) -> Verdict {
