@@ -339,6 +339,35 @@ pub struct PathAttrs {
     pub unknown: Vec<RawAttr>,
 }
 
+impl PathAttrs {
+    /// A copy without the prefix lists (MP_REACH_NLRI's prefixes, MP_UNREACH_NLRI):
+    /// what one route of the UPDATE carries. Cheaper than cloning the lists to drop them.
+    pub fn without_prefixes(&self) -> PathAttrs {
+        PathAttrs {
+            origin: self.origin,
+            as_path: self.as_path.clone(),
+            next_hop: self.next_hop,
+            med: self.med,
+            local_pref: self.local_pref,
+            atomic_aggregate: self.atomic_aggregate,
+            aggregator: self.aggregator,
+            communities: self.communities.clone(),
+            large_communities: self.large_communities.clone(),
+            originator_id: self.originator_id,
+            cluster_list: self.cluster_list.clone(),
+            mp_reach: self.mp_reach.as_ref().map(|r| MpReach {
+                family: r.family,
+                next_hop: r.next_hop,
+                nlri: Vec::new(),
+            }),
+            mp_unreach: None,
+            as4_path: self.as4_path.clone(),
+            as4_aggregator: self.as4_aggregator,
+            unknown: self.unknown.clone(),
+        }
+    }
+}
+
 /// Why one attribute was not accepted (RFC 7606 vocabulary).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
 pub enum AttrFault {

@@ -79,13 +79,18 @@ impl Path {
 pub struct Resolution {
     pub next_hop: NextHop,
     pub igp_cost: u32,
+    /// The FIB route the next hop matched (None: resolved without the FIB, e.g. the
+    /// peer across its tunnel). The instance refuses a resolution through one of its
+    /// own routes: a BGP next hop must not depend on BGP.
+    pub via: Option<IpNetwork>,
 }
 
 /// What an UPDATE did to a peer's table.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Applied {
-    /// Prefixes whose entry was added, replaced or removed.
-    pub changed: BTreeSet<IpNetwork>,
+    /// Prefixes whose entry was added, replaced or removed, in the UPDATE's order (a
+    /// prefix both withdrawn and announced may appear twice).
+    pub changed: Vec<IpNetwork>,
     /// Announcements refused by the loop, first-AS or next hop checks.
     pub rejected: usize,
 }
@@ -93,7 +98,9 @@ pub struct Applied {
 /// One peer's Adj-RIB-In.
 #[derive(Clone, Debug, Default)]
 pub struct AdjRibIn {
-    routes: BTreeMap<IpNetwork, Path>,
+    /// The prefixes of one UPDATE with one next hop share one `Path`: an entry is the
+    /// prefix and a pointer.
+    routes: BTreeMap<IpNetwork, Arc<Path>>,
     /// Routes kept from a previous session (RFC 4724) and not announced or withdrawn since.
     stale: BTreeSet<IpNetwork>,
 }
@@ -106,10 +113,10 @@ impl AdjRibIn {
         self.routes.is_empty()
     }
     pub fn get(&self, prefix: &IpNetwork) -> Option<&Path> {
-        self.routes.get(prefix)
+        self.routes.get(prefix).map(|p| &**p)
     }
     pub fn iter(&self) -> impl Iterator<Item = (&IpNetwork, &Path)> {
-        self.routes.iter()
+        self.routes.iter().map(|(p, path)| (p, &**path))
     }
     /// Whether a prefix's route is stale (graceful restart).
     pub fn is_stale(&self, prefix: &IpNetwork) -> bool {
@@ -138,14 +145,17 @@ impl AdjRibIn {
         for p in u.withdrawals() {
             self.stale.remove(p);
             if self.routes.remove(p).is_some() {
-                out.changed.insert(*p);
+                out.changed.push(*p);
             }
         }
-        let announced: Vec<IpNetwork> = u.announced().copied().collect();
-        if announced.is_empty() {
+        let announced = u.announced().count();
+        if announced == 0 {
             return out;
         }
-        let mut attrs = u.attrs.clone();
+        // The prefix lists are this UPDATE's, not the route's: kept, they would make one
+        // route differ from the same route announced in another UPDATE, and hold every
+        // prefix of the message once more.
+        let mut attrs = u.attrs.without_prefixes();
         if !peer.four_octet_as {
             if let (Some(p), Some(p4)) = (&attrs.as_path, &attrs.as4_path) {
                 attrs.as_path = Some(p.merge_as4(p4));
@@ -158,13 +168,6 @@ impl AdjRibIn {
         }
         attrs.as4_path = None;
         attrs.as4_aggregator = None;
-        // The prefix lists are this UPDATE's, not the route's: kept, they would make one
-        // route differ from the same route announced in another UPDATE, and hold every
-        // prefix of the message once more.
-        if let Some(r) = attrs.mp_reach.as_mut() {
-            r.nlri = Vec::new();
-        }
-        attrs.mp_unreach = None;
         if peer.ebgp {
             if !imported {
                 attrs.local_pref = None;
@@ -187,7 +190,7 @@ impl AdjRibIn {
             || (peer.ebgp && path.first_as() != Some(peer.asn))
             || reflected_loop;
         if refuse && !withdraw {
-            out.rejected = announced.len();
+            out.rejected = announced;
         }
         let attrs = Arc::new(attrs);
         let mp_nh = u.attrs.mp_reach.as_ref().map(|r| match r.next_hop {
@@ -202,42 +205,46 @@ impl AdjRibIn {
             }
         });
         let v4_nh = u.attrs.next_hop.map(IpAddr::V4);
+        // RFC 4271 6.3 / RFC 7606 7.3: a martian next hop is treat-as-withdraw.
+        let path_via = |nh: Option<IpAddr>| {
+            nh.filter(|&a| usable_next_hop(a)).map(|next_hop| {
+                Arc::new(Path {
+                    attrs: attrs.clone(),
+                    next_hop,
+                })
+            })
+        };
+        let (v4_path, mp_path) = (path_via(v4_nh), path_via(mp_nh));
         let mp_nlri = u.attrs.mp_reach.iter().flat_map(|r| r.nlri.iter());
         let entries = u
             .nlri
             .iter()
-            .map(|p| (p, v4_nh))
-            .chain(mp_nlri.map(|p| (p, mp_nh)));
-        for (prefix, nh) in entries {
+            .map(|p| (p, &v4_path))
+            .chain(mp_nlri.map(|p| (p, &mp_path)));
+        for (prefix, path) in entries {
             self.stale.remove(prefix);
-            // RFC 4271 6.3 / RFC 7606 7.3: a martian next hop is treat-as-withdraw.
-            let nh = nh.filter(|&a| usable_next_hop(a));
-            if nh.is_none() && !refuse {
+            if path.is_none() && !refuse {
                 out.rejected += 1;
             }
-            match (refuse, nh) {
-                (false, Some(next_hop)) => {
-                    let new = Path {
-                        attrs: attrs.clone(),
-                        next_hop,
-                    };
+            match (refuse, path) {
+                (false, Some(new)) => {
                     // One search of the table per prefix.
                     match self.routes.entry(*prefix) {
                         std::collections::btree_map::Entry::Occupied(mut o) => {
-                            if *o.get() != new {
-                                o.insert(new);
-                                out.changed.insert(*prefix);
+                            if o.get() != new {
+                                o.insert(new.clone());
+                                out.changed.push(*prefix);
                             }
                         }
                         std::collections::btree_map::Entry::Vacant(v) => {
-                            v.insert(new);
-                            out.changed.insert(*prefix);
+                            v.insert(new.clone());
+                            out.changed.push(*prefix);
                         }
                     }
                 }
                 _ => {
                     if self.routes.remove(prefix).is_some() {
-                        out.changed.insert(*prefix);
+                        out.changed.push(*prefix);
                     }
                 }
             }
@@ -400,29 +407,35 @@ pub fn select<'a>(mut routes: Vec<Contender<'a>>, cfg: DecisionConfig) -> Option
     // Degree of preference (local pref), then a) shortest AS path, b) lowest origin: keep
     // only the routes tied with the best on these.
     let key = |c: &Contender| (std::cmp::Reverse(c.local_pref()), c.as_len(), c.origin());
-    let top = routes.iter().map(key).min()?;
-    routes.retain(|c| key(c) == top);
-    // c: drop a route when another from the same neighbor AS has a lower MED.
-    let meds: Vec<(Option<u32>, u32)> = routes.iter().map(|c| (c.neighbor_as(), c.med())).collect();
-    routes.retain(|c| {
-        !meds
-            .iter()
-            .any(|&(asn, med)| asn == c.neighbor_as() && med < c.med())
-    });
-    routes.sort_by(|a, b| a.cmp_full(b));
-    let mut it = routes.into_iter();
-    let best = it.next()?;
-    let mut multipath = vec![best.clone()];
-    for c in it {
-        if multipath.len() >= cfg.max_paths.max(1) {
-            break;
-        }
-        let same_as = cfg.multipath_relax || c.neighbor_as() == best.neighbor_as();
-        if same_as && c.cmp_through_igp(&best) == Ordering::Equal {
-            multipath.push(c);
-        }
+    if routes.len() > 1 {
+        let top = routes.iter().map(key).min()?;
+        routes.retain(|c| key(c) == top);
+        // c: drop a route when another from the same neighbor AS has a lower MED.
+        let meds: Vec<(Option<u32>, u32)> =
+            routes.iter().map(|c| (c.neighbor_as(), c.med())).collect();
+        routes.retain(|c| {
+            !meds
+                .iter()
+                .any(|&(asn, med)| asn == c.neighbor_as() && med < c.med())
+        });
+        routes.sort_by(|a, b| a.cmp_full(b));
     }
-    Some(Selection { best, multipath })
+    let best = routes.first()?.clone();
+    // The ECMP set, in the contenders' own vector (one allocation per prefix, not two:
+    // most prefixes have a single route).
+    let max = cfg.max_paths.max(1);
+    let mut members = 0;
+    routes.retain(|c| {
+        let same_as = cfg.multipath_relax || c.neighbor_as() == best.neighbor_as();
+        let keep = members == 0
+            || (members < max && same_as && c.cmp_through_igp(&best) == Ordering::Equal);
+        members += usize::from(keep);
+        keep
+    });
+    Some(Selection {
+        best,
+        multipath: routes,
+    })
 }
 
 /// The Loc-RIB's inputs: every peer's Adj-RIB-In.
@@ -617,11 +630,33 @@ impl Decision {
 
 /// The RIB candidate a selection makes for its prefix.
 pub fn candidate_of(prefix: &IpNetwork, sel: &Selection) -> Candidate {
-    Candidate {
-        prefix: *prefix,
-        source: RouteSource::Bgp {
-            ebgp: sel.best.peer.ebgp,
-        },
+    installed_of(sel).candidate(*prefix)
+}
+
+/// A prefix's RIB candidate without the prefix: what a route set keyed by prefix holds
+/// (the key is not repeated in every value).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Installed {
+    pub ebgp: bool,
+    pub next_hop: NextHop,
+    pub metric: u32,
+}
+
+impl Installed {
+    pub fn candidate(&self, prefix: IpNetwork) -> Candidate {
+        Candidate {
+            prefix,
+            source: RouteSource::Bgp { ebgp: self.ebgp },
+            next_hop: self.next_hop.clone(),
+            metric: self.metric,
+        }
+    }
+}
+
+/// What a selection installs for its prefix ([`candidate_of`] without the prefix).
+pub fn installed_of(sel: &Selection) -> Installed {
+    Installed {
+        ebgp: sel.best.peer.ebgp,
         next_hop: merge_next_hops(sel),
         metric: sel.best.resolved.igp_cost,
     }

@@ -34,7 +34,9 @@ use super::adj_in_pre::AdjRibInPre;
 use super::adj_out::Export;
 use super::adj_out::{AdjRibOut, OutSession};
 use super::attr::{Family, MpUnreach, PathAttrs};
-use super::decision::{candidate_of, Decision, DecisionConfig, Path, PeerInfo, Resolution};
+use super::decision::{
+    installed_of, Decision, DecisionConfig, Installed, Path, PeerInfo, Resolution,
+};
 use super::export::{export_prefix, exports_for, ExportPeer, LocalAddrs};
 use super::fsm::{
     Action, DownReason, Event, Negotiated, PeerConfig, PeerGracefulRestart, Session, State, Timer,
@@ -43,8 +45,9 @@ use super::message::{Framer, Message, RouteRefreshRepr, UpdateRepr};
 use super::policy::{effective_verdict, Policy, Verdict};
 use crate::routing::rib::Candidate;
 use ipnetwork::IpNetwork;
+use std::borrow::Cow;
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -168,13 +171,16 @@ pub struct Instance {
     cfg: InstanceConfig,
     neighbors: BTreeMap<IpAddr, Neighbor>,
     decision: Decision,
-    /// The BGP route set as the RIB was told it: one candidate per prefix.
-    routes: BTreeMap<IpNetwork, Candidate>,
-    /// Prefixes touched by the input being handled, decided again before it returns.
-    dirty: BTreeSet<IpNetwork>,
+    /// The BGP route set as the RIB was told it: one candidate per prefix. Prefixes
+    /// decided alike in one pass (one UPDATE's) share one `Installed`: an entry is the
+    /// prefix and a pointer.
+    routes: BTreeMap<IpNetwork, Arc<Installed>>,
+    /// Prefixes touched by the input being handled, decided again before it returns
+    /// (repeats allowed: sorted and deduplicated once, cheaper than a set per insert).
+    dirty: Vec<IpNetwork>,
     /// How each (peer, next hop) resolved when first used: what
     /// [`Instance::resolution_changed`] compares with to find the next hops that moved.
-    resolved: HashMap<(IpAddr, IpAddr), Option<Resolution>>,
+    resolved: HashMap<PeerNextHop, Option<Resolution>>,
 }
 
 impl Instance {
@@ -191,13 +197,13 @@ impl Instance {
             cfg,
             neighbors,
             routes: BTreeMap::new(),
-            dirty: BTreeSet::new(),
+            dirty: Vec::new(),
             resolved: HashMap::new(),
         }
     }
 
     /// The BGP route set (what the RIB has from us), by prefix.
-    pub fn routes(&self) -> &BTreeMap<IpNetwork, Candidate> {
+    pub fn routes(&self) -> &BTreeMap<IpNetwork, Arc<Installed>> {
         &self.routes
     }
 
@@ -534,12 +540,13 @@ impl Instance {
     {
         let mut moved: HashMap<IpAddr, HashSet<IpAddr>> = HashMap::new();
         let decision = &self.decision;
+        let routes = &self.routes;
         self.resolved.retain(|&(peer, nh), old| {
             // A peer that is gone has no routes left to move.
             let Some(info) = decision.peer_info(peer) else {
                 return false;
             };
-            let new = resolve(info, nh);
+            let new = resolve(info, nh).filter(|r| !through_own(routes, r));
             if new != *old {
                 moved.entry(peer).or_default().insert(nh);
                 *old = new;
@@ -683,38 +690,57 @@ impl Instance {
     where
         R: Fn(&PeerInfo, IpAddr) -> Option<Resolution>,
     {
-        let dirty = std::mem::take(&mut self.dirty);
+        let mut dirty = std::mem::take(&mut self.dirty);
         if dirty.is_empty() && !self.neighbors.values().any(|n| n.full_sync) {
             return;
         }
+        dirty.sort_unstable();
+        dirty.dedup();
         let _span = tracing::debug_span!("bgp_decide", dirty = dirty.len()).entered();
         // Every resolution used is remembered as first seen (not overwritten), so a
         // later `resolution_changed` still sees the difference for older prefixes.
-        let seen = RefCell::new(std::mem::take(&mut self.resolved));
-        let memo = |p: &PeerInfo, nh: IpAddr| {
-            let r = resolve(p, nh);
-            seen.borrow_mut()
-                .entry((p.addr, nh))
-                .or_insert_with(|| r.clone());
+        let mut seen = std::mem::take(&mut self.resolved);
+        let routes = &self.routes;
+        let once = ResolveOnce::new(|p: &PeerInfo, nh: IpAddr| {
+            let r = resolve(p, nh).filter(|r| !through_own(routes, r));
+            seen.entry((p.addr, nh)).or_insert_with(|| r.clone());
             r
-        };
+        });
+        let memo = |p: &PeerInfo, nh: IpAddr| once.resolve(p, nh);
         let decision = &self.decision;
-        let mut delta = RouteDelta::default();
+        // Decided against the route set as installed (what the FIB holds), so every
+        // prefix is decided before the set changes.
         let mut bests: Vec<(IpNetwork, Option<(&PeerInfo, &Path)>)> =
             Vec::with_capacity(dirty.len());
+        let mut candidates = Vec::with_capacity(dirty.len());
         for p in &dirty {
             let sel = decision.select(p, &memo);
-            match sel.as_ref().map(|s| candidate_of(p, s)) {
+            candidates.push(sel.as_ref().map(installed_of));
+            bests.push((*p, sel.map(|s| (s.best.peer, s.best.path))));
+        }
+        let cluster_id = decision.cluster_id().unwrap_or(self.cfg.router_id);
+        let originated = &self.cfg.originated;
+        let full_sync = self.neighbors.values().any(|n| {
+            n.full_sync
+                && n.session.negotiated().is_some()
+                && n.session.state() == State::Established
+        });
+        let full_best = full_sync.then(|| decision.best_paths(&memo));
+        drop(once);
+        let mut delta = RouteDelta::default();
+        let mut last: Option<Arc<Installed>> = None;
+        for (p, c) in dirty.iter().zip(candidates) {
+            match c {
                 Some(c) => match self.routes.entry(*p) {
                     std::collections::btree_map::Entry::Occupied(mut o) => {
-                        if *o.get() != c {
-                            o.insert(c.clone());
-                            delta.changed.push(c);
+                        if **o.get() != c {
+                            delta.changed.push(c.candidate(*p));
+                            o.insert(shared_installed(&mut last, c));
                         }
                     }
                     std::collections::btree_map::Entry::Vacant(v) => {
-                        v.insert(c.clone());
-                        delta.changed.push(c);
+                        delta.changed.push(c.candidate(*p));
+                        v.insert(shared_installed(&mut last, c));
                     }
                 },
                 None => {
@@ -723,14 +749,10 @@ impl Instance {
                     }
                 }
             }
-            bests.push((*p, sel.map(|s| (s.best.peer, s.best.path))));
         }
         if !delta.is_empty() {
             out.push(Output::Routes(delta));
         }
-        let cluster_id = decision.cluster_id().unwrap_or(self.cfg.router_id);
-        let originated = &self.cfg.originated;
-        let mut full_best = None;
         for (addr, n) in self.neighbors.iter_mut() {
             let Some(neg) = n.session.negotiated() else {
                 continue;
@@ -749,7 +771,7 @@ impl Instance {
             };
             let s = out_session(neg);
             let updates = if std::mem::take(&mut n.full_sync) {
-                let best = full_best.get_or_insert_with(|| decision.best_paths(&memo));
+                let best = full_best.as_deref().unwrap_or_default();
                 let mut wanted = exports_for(best, originated, &to);
                 wanted.retain(|p, e| match export_policy(&n.cfg, neg.ebgp, p, e.clone()) {
                     Some(edited) => {
@@ -760,7 +782,7 @@ impl Instance {
                 });
                 n.adj_out.sync(&wanted, &s)
             } else {
-                let mut shared = HashMap::new();
+                let mut shared = SharedExports::default();
                 let changes: Vec<(IpNetwork, Option<Arc<Export>>)> = bests
                     .iter()
                     .map(|(p, best)| {
@@ -783,7 +805,64 @@ impl Instance {
         }
         drop(full_best);
         drop(bests);
-        self.resolved = seen.into_inner();
+        self.resolved = seen;
+    }
+}
+
+/// Whether a resolution goes through one of our own routes with that next hop (what
+/// the FIB then holds is BGP's: a BGP next hop must not resolve through BGP).
+fn through_own(routes: &BTreeMap<IpNetwork, Arc<Installed>>, r: &Resolution) -> bool {
+    r.via
+        .and_then(|via| routes.get(&via))
+        .is_some_and(|own| own.next_hop == r.next_hop)
+}
+
+/// `c` shared with the previous prefix's when equal (consecutive prefixes of one UPDATE
+/// mostly are).
+fn shared_installed(last: &mut Option<Arc<Installed>>, c: Installed) -> Arc<Installed> {
+    match last {
+        Some(l) if **l == c => l.clone(),
+        _ => last.insert(Arc::new(c)).clone(),
+    }
+}
+
+/// Resolves each (peer, next hop) once per input: the prefixes of an UPDATE share one
+/// next hop, so a thousand-prefix UPDATE costs one FIB lookup, not a thousand. The last
+/// answer is checked first (consecutive prefixes usually share it), then a map.
+struct ResolveOnce<F> {
+    resolve: RefCell<F>,
+    last: RefCell<Option<(PeerNextHop, Option<Resolution>)>>,
+    known: RefCell<HashMap<PeerNextHop, Option<Resolution>>>,
+}
+
+/// (peer address, next hop address).
+type PeerNextHop = (IpAddr, IpAddr);
+
+impl<F: FnMut(&PeerInfo, IpAddr) -> Option<Resolution>> ResolveOnce<F> {
+    fn new(resolve: F) -> Self {
+        ResolveOnce {
+            resolve: RefCell::new(resolve),
+            last: RefCell::new(None),
+            known: RefCell::new(HashMap::new()),
+        }
+    }
+
+    fn resolve(&self, peer: &PeerInfo, nh: IpAddr) -> Option<Resolution> {
+        let key = (peer.addr, nh);
+        let mut last = self.last.borrow_mut();
+        if let Some((k, r)) = last.as_ref() {
+            if *k == key {
+                return r.clone();
+            }
+        }
+        let r = self
+            .known
+            .borrow_mut()
+            .entry(key)
+            .or_insert_with(|| (self.resolve.borrow_mut())(peer, nh))
+            .clone();
+        *last = Some((key, r.clone()));
+        r
     }
 }
 
@@ -793,12 +872,19 @@ impl Instance {
 /// [`export_prefix`] reads of a learned route apart from the prefix's family.
 type ShareKey = (usize, IpAddr, IpAddr, bool);
 
+/// The exports of one pass by [`ShareKey`], the last one apart.
+#[derive(Default)]
+struct SharedExports {
+    last: Option<(ShareKey, Option<Arc<Export>>)>,
+    known: HashMap<ShareKey, Option<Arc<Export>>>,
+}
+
 fn shared_export(
     prefix: &IpNetwork,
     best: Option<(&PeerInfo, &Path)>,
     originated: &BTreeMap<IpNetwork, PathAttrs>,
     to: &ExportPeer,
-    shared: &mut HashMap<ShareKey, Option<Arc<Export>>>,
+    shared: &mut SharedExports,
 ) -> Option<Arc<Export>> {
     match best {
         Some((from, path)) if !originated.contains_key(prefix) => {
@@ -808,10 +894,19 @@ fn shared_export(
                 from.addr,
                 prefix.is_ipv4(),
             );
-            shared
+            // Consecutive prefixes mostly come from one UPDATE: no hashing for them.
+            if let Some((k, e)) = &shared.last {
+                if *k == key {
+                    return e.clone();
+                }
+            }
+            let e = shared
+                .known
                 .entry(key)
                 .or_insert_with(|| export_prefix(prefix, best, originated, to).map(Arc::new))
-                .clone()
+                .clone();
+            shared.last = Some((key, e.clone()));
+            e
         }
         _ => export_prefix(prefix, best, originated, to).map(Arc::new),
     }
@@ -828,7 +923,7 @@ fn export_policy(
     if cfg.export.is_none() {
         return (!ebgp || cfg.allow_without_policy).then_some(e);
     }
-    let mut attrs = e.attrs.clone();
+    let mut attrs = Cow::Borrowed(&e.attrs);
     let v = effective_verdict(
         cfg.export.as_ref(),
         ebgp,
@@ -839,9 +934,10 @@ fn export_policy(
     if v != Verdict::Accept {
         return None;
     }
-    if attrs == e.attrs {
-        return Some(e);
-    }
+    let attrs = match attrs {
+        Cow::Owned(a) if a != e.attrs => a,
+        _ => return Some(e),
+    };
     Some(Arc::new(Export {
         attrs,
         next_hop: e.next_hop,
@@ -868,7 +964,12 @@ pub fn end_of_rib_marker(family: Family) -> UpdateRepr {
 
 /// The family an UPDATE is the End-of-RIB marker of, if it is one.
 pub fn end_of_rib(u: &UpdateRepr) -> Option<Family> {
-    if !u.withdrawn.is_empty() || !u.nlri.is_empty() || !u.faults.is_clean() {
+    // Announcements first: most UPDATEs are, and the copy below would hold their lists.
+    if !u.withdrawn.is_empty()
+        || !u.nlri.is_empty()
+        || u.attrs.mp_reach.is_some()
+        || !u.faults.is_clean()
+    {
         return None;
     }
     let mut rest = u.attrs.clone();
@@ -904,7 +1005,11 @@ fn import(cfg: &NeighborConfig, mut u: UpdateRepr) -> Vec<UpdateRepr> {
     if ebgp {
         u.attrs.local_pref = None;
     }
-    if u.faults.withdraws(ebgp) || (cfg.import.is_none() && (!ebgp || cfg.allow_without_policy)) {
+    let unfiltered = match &cfg.import {
+        Some(p) => p.accepts_everything(),
+        None => !ebgp || cfg.allow_without_policy,
+    };
+    if unfiltered || u.faults.withdraws(ebgp) {
         return vec![u];
     }
     let mut withdraw = UpdateRepr {
@@ -917,11 +1022,7 @@ fn import(cfg: &NeighborConfig, mut u: UpdateRepr) -> Vec<UpdateRepr> {
     };
     // The attributes without the prefix lists: what policy sees and edits per prefix
     // (cloning and comparing them with the lists was quadratic in the UPDATE's size).
-    let mut base = u.attrs.clone();
-    base.mp_unreach = None;
-    if let Some(r) = base.mp_reach.as_mut() {
-        r.nlri = Vec::new();
-    }
+    let base = u.attrs.without_prefixes();
     // The accepted, unedited prefixes: classic NLRI and MP_REACH ones.
     let mut same = UpdateRepr {
         attrs: base.clone(),
@@ -929,7 +1030,8 @@ fn import(cfg: &NeighborConfig, mut u: UpdateRepr) -> Vec<UpdateRepr> {
     };
     let mut edited = Vec::new();
     let mut one = |p: IpNetwork, mp: bool| {
-        let mut attrs = base.clone();
+        // Copied only if the policy edits this prefix's attributes.
+        let mut attrs = Cow::Borrowed(&base);
         let v = effective_verdict(
             cfg.import.as_ref(),
             ebgp,
@@ -941,13 +1043,16 @@ fn import(cfg: &NeighborConfig, mut u: UpdateRepr) -> Vec<UpdateRepr> {
             withdraw.withdrawn.push(p);
             return;
         }
-        if attrs == base {
-            match same.attrs.mp_reach.as_mut() {
-                Some(r) if mp => r.nlri.push(p),
-                _ => same.nlri.push(p),
+        let attrs = match attrs {
+            Cow::Owned(a) if a != base => a,
+            _ => {
+                match same.attrs.mp_reach.as_mut() {
+                    Some(r) if mp => r.nlri.push(p),
+                    _ => same.nlri.push(p),
+                }
+                return;
             }
-            return;
-        }
+        };
         let mut part = UpdateRepr {
             attrs,
             ..UpdateRepr::default()

@@ -374,8 +374,6 @@ enum IoEvent {
 #[derive(Clone)]
 struct Resolver {
     fib: Arc<Fib>,
-    /// BGP's own installed routes: a next hop is never resolved through them.
-    own: Arc<HashMap<IpNetwork, NextHop>>,
     /// Neighbors across tunnels: link-local next hops they send resolve to their tunnel.
     peer_tunnels: Arc<HashMap<IpAddr, TunnelId>>,
     /// Metrics of the other protocols' best routes (OSPF cost): the IGP cost of a next
@@ -391,6 +389,7 @@ impl Resolver {
         let direct = |id: TunnelId| Resolution {
             next_hop: NextHop::Tunnel(id),
             igp_cost: 0,
+            via: None,
         };
         if let IpAddr::V6(v6) = nh {
             if v6.is_unicast_link_local() {
@@ -408,6 +407,7 @@ impl Resolver {
         let host = Resolution {
             next_hop: NextHop::Host,
             igp_cost: 0,
+            via: None,
         };
         // Before the FIB: a default route into a tunnel must not capture the LAN router.
         if from_lan && nh == peer.addr {
@@ -417,14 +417,13 @@ impl Resolver {
             // A third-party next hop on the LAN: the kernel knows its neighbors.
             return from_lan.then_some(host);
         };
-        if self.own.get(&prefix) == Some(&hop) {
-            return None;
-        }
+        // The instance refuses it if `prefix` is its own route with this next hop.
         match hop {
             NextHop::Local | NextHop::Blackhole => None,
             next_hop => Some(Resolution {
                 next_hop,
                 igp_cost: self.igp.get(&prefix).copied().unwrap_or(0),
+                via: Some(prefix),
             }),
         }
     }
@@ -492,7 +491,6 @@ async fn run(
     let mut s = Speaker {
         resolver: Resolver {
             fib: Arc::clone(&router.path().fib),
-            own: Arc::default(),
             peer_tunnels: Arc::default(),
             igp: Arc::default(),
             kernel_peers: Arc::default(),
@@ -636,8 +634,6 @@ impl Speaker {
             return;
         };
         let out = i.handle(addr, input, &|p: &PeerInfo, nh| r.resolve(p, nh));
-        // The clone shares `own`: dropped first, `install` edits that map in place
-        // instead of copying it (a copy per UPDATE is quadratic in the table).
         drop(r);
         self.act(out).await;
     }
@@ -684,15 +680,6 @@ impl Speaker {
     /// Hands the instance's route changes to the RIB as one batch (the cost of the
     /// change, not of the table).
     async fn install(&mut self, delta: RouteDelta) {
-        // Usually the only holder (resolvers are cloned per input and dropped), so this
-        // edits in place.
-        let own = Arc::make_mut(&mut self.resolver.own);
-        for p in &delta.removed {
-            own.remove(p);
-        }
-        for c in &delta.changed {
-            own.insert(c.prefix, c.next_hop.clone());
-        }
         let (changed, removed) = (delta.changed.len(), delta.removed.len());
         // eBGP and iBGP are one protocol for the RIB: a candidate of either replaces
         // the other's for its prefix, and a removal takes whichever is there.
@@ -1688,10 +1675,10 @@ impl Speaker {
                 t.request_liveness(LivenessUser::Bgp, None);
             }
         }
-        self.instance = None;
+        // Normally withdrawn by the stops above; whatever is left goes now.
+        let installed = self.instance.take().is_some_and(|i| !i.routes().is_empty());
         self.timers.clear();
-        if !self.resolver.own.is_empty() {
-            self.resolver.own = Arc::default();
+        if installed {
             self.router
                 .replace_protocol_routes(RouteSource::Bgp { ebgp: true }, vec![])
                 .await;

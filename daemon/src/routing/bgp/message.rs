@@ -170,6 +170,9 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Header<T> {
 #[derive(Debug, Default)]
 pub struct Framer {
     buf: Vec<u8>,
+    /// Where the unread bytes of `buf` start: messages are taken from the front without
+    /// moving the rest each time (a 64 KiB read holds about 16 of them).
+    start: usize,
     max_len: usize,
     failed: Option<Notification>,
 }
@@ -183,12 +186,16 @@ impl Framer {
     pub fn with_max_len(max_len: usize) -> Framer {
         Framer {
             buf: Vec::new(),
+            start: 0,
             max_len,
             failed: None,
         }
     }
 
     pub fn push(&mut self, bytes: &[u8]) {
+        // What was read goes before the buffer grows: at most one partial message moves.
+        self.buf.drain(..self.start);
+        self.start = 0;
         self.buf.extend_from_slice(bytes);
     }
 
@@ -203,24 +210,26 @@ impl Framer {
         if let Some(e) = &self.failed {
             return Some(Err(e.clone()));
         }
-        if self.buf.len() < HEADER_LEN {
+        let buf = &self.buf[self.start..];
+        if buf.len() < HEADER_LEN {
             return None;
         }
-        let len = usize::from(u16::from_be_bytes([self.buf[16], self.buf[17]]));
-        let check_len = len.clamp(HEADER_LEN, self.buf.len());
-        if len < MIN_LEN || len > self.max_len || self.buf[field::MARKER] != MARKER {
-            let e = match Header::new_checked(&self.buf[..check_len], self.max_len) {
+        let len = usize::from(u16::from_be_bytes([buf[16], buf[17]]));
+        let check_len = len.clamp(HEADER_LEN, buf.len());
+        if len < MIN_LEN || len > self.max_len || buf[field::MARKER] != MARKER {
+            let e = match Header::new_checked(&buf[..check_len], self.max_len) {
                 Err(e) => e,
                 Ok(_) => Notification::new(HEADER_ERROR, HDR_BAD_LENGTH),
             };
             self.failed = Some(e.clone());
             return Some(Err(e));
         }
-        if self.buf.len() < len {
+        if buf.len() < len {
             return None;
         }
-        let rest = self.buf.split_off(len);
-        Some(Ok(std::mem::replace(&mut self.buf, rest)))
+        let message = buf[..len].to_vec();
+        self.start += len;
+        Some(Ok(message))
     }
 }
 

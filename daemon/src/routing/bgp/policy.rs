@@ -8,9 +8,10 @@
 //! Pure and not wired yet: the instance applies import policy between Adj-RIB-In
 //! (pre-policy) and the decision, and export policy on `exports_for`'s output.
 
-use super::attr::{Family, LargeCommunity, PathAttrs};
+use super::attr::{AsPath, Family, LargeCommunity, PathAttrs};
 use super::export::prepend;
 use ipnetwork::IpNetwork;
+use std::borrow::Cow;
 
 /// One prefix-list entry: `prefix` with optional `ge`/`le` bounds on the length.
 /// Without bounds it matches the prefix exactly; with `ge` only, lengths from `ge` to the
@@ -63,7 +64,8 @@ pub enum Match {
 
 impl Match {
     pub fn matches(&self, prefix: &IpNetwork, a: &PathAttrs) -> bool {
-        let path = a.as_path.clone().unwrap_or_default();
+        let empty = AsPath::default();
+        let path = a.as_path.as_ref().unwrap_or(&empty);
         match self {
             Match::PrefixList(l) => l.iter().any(|m| m.matches(prefix)),
             Match::Family(f) => {
@@ -155,13 +157,33 @@ impl Policy {
         }
     }
 
+    /// Whether every route passes unedited (no term, default accept): callers skip the
+    /// per-prefix evaluation.
+    pub fn accepts_everything(&self) -> bool {
+        self.terms.is_empty() && self.default == Verdict::Accept
+    }
+
     /// Evaluates the terms in order, editing `attrs` as they say. On `Reject` the edits
     /// are meaningless; callers drop the route.
     pub fn apply(&self, prefix: &IpNetwork, attrs: &mut PathAttrs) -> Verdict {
+        let mut edited = Cow::Borrowed(&*attrs);
+        let v = self.apply_shared(prefix, &mut edited);
+        if let Cow::Owned(a) = edited {
+            *attrs = a;
+        }
+        v
+    }
+
+    /// [`Policy::apply`] on shared attributes, copied only when a term edits them: the
+    /// prefixes of an UPDATE share theirs, and most policies edit few routes (or none).
+    pub fn apply_shared(&self, prefix: &IpNetwork, attrs: &mut Cow<'_, PathAttrs>) -> Verdict {
         for t in &self.terms {
             if t.matches.iter().all(|m| m.matches(prefix, attrs)) {
-                for s in &t.sets {
-                    s.apply(attrs);
+                if !t.sets.is_empty() {
+                    let a = attrs.to_mut();
+                    for s in &t.sets {
+                        s.apply(a);
+                    }
                 }
                 if let Some(v) = t.verdict {
                     return v;
@@ -179,10 +201,10 @@ pub fn effective_verdict(
     ebgp: bool,
     allow_without_policy: bool,
     prefix: &IpNetwork,
-    attrs: &mut PathAttrs,
+    attrs: &mut Cow<'_, PathAttrs>,
 ) -> Verdict {
     match policy {
-        Some(p) => p.apply(prefix, attrs),
+        Some(p) => p.apply_shared(prefix, attrs),
         None if ebgp && !allow_without_policy => Verdict::Reject,
         None => Verdict::Accept,
     }
@@ -324,7 +346,8 @@ mod tests {
     #[test]
     fn rfc8212_default() {
         let p = net("10.0.0.0/8");
-        let mut a = attrs(&[65002]);
+        let a = attrs(&[65002]);
+        let mut a = Cow::Borrowed(&a);
         assert_eq!(
             effective_verdict(None, true, false, &p, &mut a),
             Verdict::Reject
@@ -341,6 +364,41 @@ mod tests {
         assert_eq!(
             effective_verdict(Some(&all), true, false, &p, &mut a),
             Verdict::Accept
+        );
+    }
+
+    #[test]
+    fn shared_attributes_are_copied_only_when_edited() {
+        let policy = Policy {
+            terms: vec![
+                Term {
+                    matches: vec![Match::PrefixList(vec![pm("10.0.0.0/8", None, Some(24))])],
+                    sets: vec![Set::LocalPref(200)],
+                    verdict: Some(Verdict::Accept),
+                },
+                Term {
+                    matches: vec![Match::NeighborAs(65002)],
+                    sets: Vec::new(),
+                    verdict: Some(Verdict::Accept),
+                },
+            ],
+            default: Verdict::Reject,
+        };
+        let a = attrs(&[65002]);
+        let mut untouched = Cow::Borrowed(&a);
+        let v = policy.apply_shared(&net("192.0.2.0/24"), &mut untouched);
+        assert_eq!(v, Verdict::Accept);
+        assert!(
+            matches!(untouched, Cow::Borrowed(_)),
+            "accepted without a copy"
+        );
+        let mut edited = Cow::Borrowed(&a);
+        let v = policy.apply_shared(&net("10.1.0.0/16"), &mut edited);
+        assert_eq!(v, Verdict::Accept);
+        assert_eq!(edited.local_pref, Some(200));
+        assert_eq!(
+            a.local_pref, None,
+            "the shared attributes stay as they were"
         );
     }
 }

@@ -129,6 +129,7 @@ fn resolve(_: &PeerInfo, _: IpAddr) -> Option<Resolution> {
     Some(Resolution {
         next_hop: NextHop::Tunnel(TunnelId(1)),
         igp_cost: 0,
+        via: None,
     })
 }
 

@@ -38,11 +38,13 @@ fn resolver(costs: &[(u8, u32)]) -> impl Fn(&PeerInfo, IpAddr) -> Option<Resolut
             Some(Resolution {
                 next_hop: NextHop::Tunnel(TunnelId(u32::from(n))),
                 igp_cost: cost,
+                via: None,
             })
         }
         IpAddr::V6(a) if a.segments()[0] == 0xfe80 => Some(Resolution {
             next_hop: NextHop::Tunnel(TunnelId(99)),
             igp_cost: 1,
+            via: None,
         }),
         _ => None,
     }

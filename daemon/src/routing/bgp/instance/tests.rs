@@ -17,6 +17,7 @@ fn resolve(_: &PeerInfo, _: IpAddr) -> Option<Resolution> {
     Some(Resolution {
         next_hop: NextHop::Tunnel(TunnelId(7)),
         igp_cost: 0,
+        via: None,
     })
 }
 
@@ -163,6 +164,43 @@ fn ebgp_pair_exchanges_originated_routes() {
         .any(|o| matches!(o, Output::NeighborDown(_, DownReason::PeerSilent))));
 }
 
+/// A next hop is never resolved through one of our own routes (the FIB entry is then
+/// BGP's): the resolver names the FIB route it matched, the instance refuses its own.
+#[test]
+fn next_hop_never_resolves_through_our_own_route() {
+    let mut a = instance(1, 65001, B, 65001, None);
+    let mut b = instance(2, 65001, A, 65001, None);
+    let (_, ob) = run(
+        &mut a,
+        &mut b,
+        vec![(false, Input::Start), (true, Input::Start)],
+    );
+    let own = net("10.1.0.0/24");
+    assert_eq!(last_routes(&b, &ob), Some(vec![own]));
+    let via = |tunnel: u32| {
+        move |_: &PeerInfo, _: IpAddr| {
+            Some(Resolution {
+                next_hop: NextHop::Tunnel(TunnelId(tunnel)),
+                igp_cost: 0,
+                via: Some(own),
+            })
+        }
+    };
+    // The FIB's route for that prefix leads elsewhere than ours: another protocol's,
+    // usable.
+    let outs = b.resolution_changed(&via(8));
+    assert_eq!(
+        routes_out(&outs),
+        vec![(vec![own], vec![])],
+        "resolved through the other route"
+    );
+    assert_eq!(b.routes()[&own].next_hop, NextHop::Tunnel(TunnelId(8)));
+    // Now the FIB holds exactly our route: refused, the route goes.
+    let outs = b.resolution_changed(&via(8));
+    assert_eq!(routes_out(&outs), removed(own));
+    assert!(b.routes().is_empty());
+}
+
 #[test]
 fn rfc8212_without_import_policy_learns_nothing() {
     let mut a = instance(1, 65001, B, 65002, None);
@@ -189,10 +227,7 @@ fn ibgp_pair_needs_no_policy() {
     );
     assert_eq!(last_routes(&b, &ob), Some(vec![net("10.1.0.0/24")]));
     let c = b.routes().values().next().expect("a route");
-    assert_eq!(
-        c.source,
-        crate::routing::rib::RouteSource::Bgp { ebgp: false }
-    );
+    assert!(!c.ebgp);
 }
 
 /// A simulated network of any number of speakers. Node n has the address 10.0.0.n (its
@@ -215,6 +250,7 @@ fn hub_resolve(view: &HubView, nh: IpAddr) -> Option<Resolution> {
     Some(Resolution {
         next_hop: NextHop::Tunnel(TunnelId(u32::from(node_n(nh)))),
         igp_cost: cost,
+        via: None,
     })
 }
 
@@ -912,13 +948,9 @@ fn assert_equals_full_recompute<R>(hub: &Instance, resolve: &R)
 where
     R: Fn(&PeerInfo, IpAddr) -> Option<Resolution>,
 {
-    let full: BTreeMap<IpNetwork, Candidate> = hub
-        .decision()
-        .candidates(resolve)
-        .into_iter()
-        .map(|c| (c.prefix, c))
-        .collect();
-    assert_eq!(hub.routes(), &full, "RIB candidates");
+    let full: Vec<Candidate> = hub.decision().candidates(resolve);
+    let have: Vec<Candidate> = hub.routes().iter().map(|(p, r)| r.candidate(*p)).collect();
+    assert_eq!(have, full, "RIB candidates");
     let best = hub.decision().best_paths(resolve);
     let cluster_id = hub.decision().cluster_id().expect("router id");
     for v in hub.neighbors() {
