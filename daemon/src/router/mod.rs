@@ -328,7 +328,7 @@ impl Router {
     }
 
     /// The best route of every prefix whose best is not from `protocol`'s protocol, as
-    /// (prefix, source name, metric), in no particular order, without building a
+    /// (prefix, source name, metric), without building a
     /// [`RouteInfo`] per route: what a protocol re-reads of the others' routes when it
     /// missed events (its receiver lagged behind the event queue).
     pub async fn best_routes_except(
@@ -338,7 +338,7 @@ impl Router {
         let state = self.state.lock().await;
         state
             .rib
-            .best_routes_unordered()
+            .best_routes()
             .filter(|c| !c.source.same_protocol(protocol))
             .map(|c| (c.prefix, c.source.name(), c.metric))
             .collect()
