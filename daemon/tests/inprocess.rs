@@ -193,3 +193,69 @@ async fn applying_a_config_changes_only_what_differs() {
     r1.shutdown().await;
     r2.shutdown().await;
 }
+
+/// A protocol's update is announced as one event carrying every changed prefix, so even
+/// a batch far beyond the event queue's capacity (4,096) cannot make a watcher lag, and
+/// the routes render with their tunnel's name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_big_route_update_is_one_event_with_every_changed_prefix() {
+    use wgrd::dataplane::NextHop;
+    use wgrd::router::view::{NextHopInfo, RouterEvent};
+    use wgrd::routing::rib::{Candidate, RouteSource};
+
+    let (key, peer) = (PrivateKey::generate(), PrivateKey::generate());
+    let mut cfg = router_config([10, 255, 2, 1], &key);
+    cfg.tunnels = vec![tunnel("to-peer", &peer, None, "169.254.11.0/31")];
+    let router = Router::start(cfg).await.unwrap();
+    let via = router.path().tunnels.load().by_name("to-peer").unwrap().id;
+    let mut events = router.subscribe();
+
+    const ROUTES: u32 = 10_000;
+    let prefixes: Vec<IpNetwork> = (0..ROUTES)
+        .map(|n| format!("10.{}.{}.0/24", n >> 8, n & 0xff).parse().unwrap())
+        .collect();
+    let bgp = RouteSource::Bgp { ebgp: true };
+    let add = prefixes
+        .iter()
+        .map(|&prefix| Candidate {
+            prefix,
+            source: bgp,
+            next_hop: NextHop::Tunnel(via),
+            metric: 0,
+        })
+        .collect();
+    assert_eq!(
+        router.update_protocol_routes(bgp, add, vec![]).await,
+        ROUTES as usize
+    );
+    let Ok(RouterEvent::Routes(batch)) = events.try_recv() else {
+        panic!("one route batch expected");
+    };
+    let infos: Vec<_> = batch.route_infos().collect();
+    assert_eq!(
+        infos.iter().map(|(p, _)| *p).collect::<Vec<_>>(),
+        prefixes,
+        "every prefix once, in prefix order"
+    );
+    for (_, route) in &infos {
+        let route = route.as_ref().expect("a new best route");
+        assert_eq!(route.source, "ebgp");
+        assert_eq!(
+            route.next_hop,
+            NextHopInfo::Tunnels(vec!["to-peer".to_string()])
+        );
+    }
+    assert!(events.try_recv().is_err(), "nothing else queued");
+
+    // Withdrawing them all: one event again, every prefix gone.
+    router
+        .update_protocol_routes(bgp, vec![], prefixes.clone())
+        .await;
+    let Ok(RouterEvent::Routes(batch)) = events.try_recv() else {
+        panic!("one route batch expected");
+    };
+    assert_eq!(batch.best_routes().len(), prefixes.len());
+    assert!(batch.best_routes().all(|(_, best)| best.is_none()));
+    assert_eq!(router.lookup("10.1.2.3".parse().unwrap()), None);
+    router.shutdown().await;
+}

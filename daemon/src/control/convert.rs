@@ -13,6 +13,7 @@ use crate::router::view::{
 use crate::router::ApplySummary;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
+use ipnetwork::IpNetwork;
 use std::path::Path;
 use std::time::UNIX_EPOCH;
 use wgrd_proto::v1 as pb;
@@ -130,7 +131,31 @@ pub(crate) fn summary(s: &ApplySummary) -> pb::ChangeSummary {
     }
 }
 
-pub(crate) fn event(e: &RouterEvent) -> pb::Event {
+/// A route change as the API shows it; `route` is None when the prefix is gone.
+pub(crate) fn route_changed(prefix: IpNetwork, route: Option<&RouteInfo>) -> pb::Event {
+    pb::Event {
+        kind: Some(pb::event::Kind::RouteChanged(pb::RouteChanged {
+            prefix: prefix.to_string(),
+            route: route.map(self::route),
+        })),
+    }
+}
+
+/// The API events of one router event: one per tunnel event, one per route of a batch
+/// (rendered as they are taken, so a big batch is never held twice).
+pub(crate) fn events(e: &RouterEvent) -> Box<dyn Iterator<Item = pb::Event> + Send + '_> {
+    match e {
+        RouterEvent::Routes(batch) => Box::new(
+            batch
+                .route_infos()
+                .map(|(prefix, route)| route_changed(prefix, route.as_ref())),
+        ),
+        other => Box::new(event(other).into_iter()),
+    }
+}
+
+/// The API event of a router event that is not a route batch (see [`events`]).
+fn event(e: &RouterEvent) -> Option<pb::Event> {
     use pb::event::Kind;
     let kind = match e {
         RouterEvent::Tunnel(TunnelEvent::Up { tunnel }) => Kind::TunnelUp(pb::TunnelUp {
@@ -156,10 +181,7 @@ pub(crate) fn event(e: &RouterEvent) -> pb::Event {
         RouterEvent::Tunnel(TunnelEvent::PeerAlive { tunnel }) => Kind::PeerAlive(pb::PeerAlive {
             tunnel: tunnel.clone(),
         }),
-        RouterEvent::Route { prefix, route: r } => Kind::RouteChanged(pb::RouteChanged {
-            prefix: prefix.to_string(),
-            route: r.as_ref().map(route),
-        }),
+        RouterEvent::Routes(_) => return None,
         RouterEvent::TunnelConfigured { tunnel, present } => {
             Kind::TunnelConfigured(pb::TunnelConfigured {
                 tunnel: tunnel.clone(),
@@ -167,7 +189,7 @@ pub(crate) fn event(e: &RouterEvent) -> pb::Event {
             })
         }
     };
-    pb::Event { kind: Some(kind) }
+    Some(pb::Event { kind: Some(kind) })
 }
 
 /// The config as the API shows it: every inline key redacted.

@@ -606,17 +606,25 @@ impl pb::events_server::Events for EventsService {
                         return;
                     }
                 };
-                let item = match next {
-                    Ok(e) => Ok(convert::event(&e)),
-                    Err(RecvError::Lagged(n)) => Err(Status::data_loss(format!(
-                        "this watcher fell {n} events behind; watch again"
-                    ))),
+                match next {
+                    // A route batch becomes one event per route, rendered as it is sent.
+                    Ok(e) => {
+                        for item in convert::events(&e) {
+                            if tx.send(Ok(item)).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    // A watcher that does not read makes `live` lag, and is then cut off.
+                    Err(RecvError::Lagged(n)) => {
+                        let _ = tx
+                            .send(Err(Status::data_loss(format!(
+                                "this watcher fell {n} events behind; watch again"
+                            ))))
+                            .await;
+                        return;
+                    }
                     Err(RecvError::Closed) => return,
-                };
-                // A watcher that does not read makes `live` lag, and is then cut off.
-                let end = item.is_err();
-                if tx.send(item).await.is_err() || end {
-                    return;
                 }
             }
         });

@@ -29,7 +29,9 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
-use view::{LookupResult, NextHopInfo, RouteInfo, RouterEvent, RouterStatus, TunnelInfo};
+use view::{
+    LookupResult, NextHopInfo, RouteBatch, RouteInfo, RouterEvent, RouterStatus, TunnelInfo,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RouterError {
@@ -295,11 +297,12 @@ impl Router {
     ) -> usize {
         let mut state = self.state.lock().await;
         let changes = state.rib.replace_source(source, candidates);
-        if !changes.is_empty() {
+        let changed = changes.len();
+        if changed > 0 {
             export_routes(&mut state).await;
-            self.announce_routes(&changes);
+            self.announce_routes(changes);
         }
-        changes.len()
+        changed
     }
 
     /// Changes to a routing protocol's routes: `remove` (by prefix, for `source`'s
@@ -316,17 +319,18 @@ impl Router {
         let mut state = self.state.lock().await;
         let remove = remove.into_iter().map(|p| (p, source)).collect();
         let changes = state.rib.update(add, remove);
-        if !changes.is_empty() {
+        let changed = changes.len();
+        if changed > 0 {
             export_routes(&mut state).await;
-            self.announce_routes(&changes);
+            self.announce_routes(changes);
         }
-        changes.len()
+        changed
     }
 
     /// The best route of every prefix whose best is not from `protocol`'s protocol, as
-    /// (prefix, source name, metric), without building a [`RouteInfo`] per route: what a
-    /// protocol re-reads of the others' routes when it missed events (BGP after a full
-    /// table of its own overflowed the event queue).
+    /// (prefix, source name, metric), without building a
+    /// [`RouteInfo`] per route: what a protocol re-reads of the others' routes when it
+    /// missed events (its receiver lagged behind the event queue).
     pub async fn best_routes_except(
         &self,
         protocol: RouteSource,
@@ -336,7 +340,7 @@ impl Router {
             .rib
             .best_routes()
             .filter(|c| !c.source.same_protocol(protocol))
-            .map(|c| (c.prefix, source_name(c.source), c.metric))
+            .map(|c| (c.prefix, c.source.name(), c.metric))
             .collect()
     }
 
@@ -447,11 +451,15 @@ impl Router {
     pub async fn rib_routes(&self) -> Vec<RouteInfo> {
         let state = self.state.lock().await;
         let table = self.path.tunnels.load();
+        let mut previous = None;
         state
             .rib
             .candidates()
+            .iter()
             .map(|c| {
-                let best = state.rib.best(c.prefix) == Some(c);
+                // Sorted by prefix, the selected candidate first within its prefix.
+                let best = previous != Some(c.prefix);
+                previous = Some(c.prefix);
                 route_info(c, best, &table)
             })
             .collect()
@@ -563,7 +571,7 @@ impl Router {
                 present: true,
             });
         }
-        self.announce_routes(&changes);
+        self.announce_routes(changes);
         if !summary.is_empty() {
             tracing::info!(?summary, "config applied");
         }
@@ -589,14 +597,13 @@ impl Router {
         Ok(summary)
     }
 
-    fn announce_routes(&self, changes: &[RibChange]) {
-        let table = self.path.tunnels.load();
-        for change in changes {
-            let _ = self.events.send(RouterEvent::Route {
-                prefix: change.prefix,
-                route: change.new.as_ref().map(|c| route_info(c, true, &table)),
-            });
+    /// One event for the whole update (none if nothing changed).
+    fn announce_routes(&self, changes: Vec<RibChange>) {
+        if changes.is_empty() {
+            return;
         }
+        let batch = RouteBatch::new(changes, self.path.tunnels.load_full());
+        let _ = self.events.send(RouterEvent::Routes(batch));
     }
 
     /// Stop every thread and remove what the router created (TUN, kernel routes).
@@ -865,20 +872,10 @@ fn next_hop_info(hop: &NextHop, table: &TunnelTable) -> NextHopInfo {
     }
 }
 
-fn source_name(source: RouteSource) -> &'static str {
-    match source {
-        RouteSource::Connected => "connected",
-        RouteSource::Static => "static",
-        RouteSource::Ospf => "ospf",
-        RouteSource::Bgp { ebgp: true } => "ebgp",
-        RouteSource::Bgp { ebgp: false } => "ibgp",
-    }
-}
-
 fn route_info(c: &Candidate, best: bool, table: &TunnelTable) -> RouteInfo {
     RouteInfo {
         prefix: c.prefix,
-        source: source_name(c.source),
+        source: c.source.name(),
         admin_distance: c.source.admin_distance(),
         metric: c.metric,
         next_hop: next_hop_info(&c.next_hop, table),

@@ -2,10 +2,12 @@
 //! the events that announce changes. The control plane (gRPC, `wgrctl`) renders these; it
 //! never reaches into the data plane's own types.
 
-use crate::dataplane::path::TunnelEvent;
+use crate::dataplane::path::{TunnelEvent, TunnelTable};
 use crate::keys::PublicKey;
+use crate::routing::rib::{Candidate, RibChange};
 use ipnetwork::IpNetwork;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 /// One tunnel as the API shows it. Carries no key material but the peer's public key.
@@ -91,14 +93,64 @@ pub struct RouterStatus {
 #[derive(Debug, Clone, PartialEq)]
 pub enum RouterEvent {
     Tunnel(TunnelEvent),
-    /// The best route of a prefix changed; `route` is None when the prefix is gone.
-    Route {
-        prefix: IpNetwork,
-        route: Option<RouteInfo>,
-    },
+    /// The best routes of one RIB update changed: one event per batch (a full BGP table
+    /// is thousands of prefixes per batch), so a table load cannot overflow the event
+    /// queue, and only a consumer that wants [`RouteInfo`]s pays for building them.
+    Routes(RouteBatch),
     /// A tunnel was added, removed or replaced by a config change.
     TunnelConfigured {
         tunnel: String,
         present: bool,
     },
+}
+
+/// The best-route changes of one router update, in the order they were made. Cheap to
+/// clone (shared); carries the tunnel table of the moment it was made, so that a route
+/// rendered later names its tunnels as they were named when it changed.
+#[derive(Clone)]
+pub struct RouteBatch {
+    changes: Arc<[RibChange]>,
+    tunnels: Arc<TunnelTable>,
+}
+
+impl RouteBatch {
+    pub(crate) fn new(changes: Vec<RibChange>, tunnels: Arc<TunnelTable>) -> RouteBatch {
+        RouteBatch {
+            changes: changes.into(),
+            tunnels,
+        }
+    }
+
+    /// Each changed prefix with its new best route (None: the prefix is gone).
+    pub fn best_routes(&self) -> impl ExactSizeIterator<Item = (IpNetwork, Option<&Candidate>)> {
+        self.changes.iter().map(|c| (c.prefix, c.new.as_ref()))
+    }
+
+    /// The same as [`RouteBatch::best_routes`], rendered for the API (built on demand).
+    pub fn route_infos(
+        &self,
+    ) -> impl ExactSizeIterator<Item = (IpNetwork, Option<RouteInfo>)> + '_ {
+        self.changes.iter().map(|c| {
+            let route = c
+                .new
+                .as_ref()
+                .map(|best| super::route_info(best, true, &self.tunnels));
+            (c.prefix, route)
+        })
+    }
+}
+
+impl PartialEq for RouteBatch {
+    /// Equal changes; the tunnel table is context, not content.
+    fn eq(&self, other: &RouteBatch) -> bool {
+        self.changes == other.changes
+    }
+}
+
+impl std::fmt::Debug for RouteBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RouteBatch")
+            .field("changes", &self.changes.len())
+            .finish()
+    }
 }

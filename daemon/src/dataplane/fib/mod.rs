@@ -23,6 +23,7 @@ mod v4;
 mod v6;
 
 use std::cell::RefCell;
+use std::collections::btree_map::Entry as MapEntry;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -174,29 +175,39 @@ impl Writer {
         0
     }
 
-    /// Records `prefix -> nh` and returns the new next-hop index and the index it
-    /// replaced, or `None` if nothing changes (same next hop, or no index left).
+    /// Records `prefix -> nh` and returns the new next-hop index and whether the prefix
+    /// is new, or `None` if nothing changes (same next hop, or no index left). One search
+    /// of the map per prefix (a full table is a million of them).
     fn upsert<K: Ord + Copy>(
         map: &mut BTreeMap<K, u32>,
         interner: &mut Interner,
         key: K,
         nh: &NextHop,
-    ) -> Option<u32> {
-        let old = map.get(&key).copied();
-        if let Some(o) = old {
-            if interner.next_hop(o) == Some(nh) {
-                return None;
+    ) -> Option<(u32, bool)> {
+        let full = || tracing::error!("FIB next-hop table full; route not installed");
+        match map.entry(key) {
+            MapEntry::Occupied(mut o) => {
+                let old = *o.get();
+                if interner.next_hop(old) == Some(nh) {
+                    return None;
+                }
+                let Some(i) = interner.acquire(nh) else {
+                    full();
+                    return None;
+                };
+                interner.release(old);
+                o.insert(i);
+                Some((i, false))
+            }
+            MapEntry::Vacant(v) => {
+                let Some(i) = interner.acquire(nh) else {
+                    full();
+                    return None;
+                };
+                v.insert(i);
+                Some((i, true))
             }
         }
-        let Some(i) = interner.acquire(nh) else {
-            tracing::error!("FIB next-hop table full; route not installed");
-            return None;
-        };
-        if let Some(o) = old {
-            interner.release(o);
-        }
-        map.insert(key, i);
-        Some(i)
     }
 }
 
@@ -333,15 +344,14 @@ impl Fib {
                 FibChange::Upsert(IpNetwork::V4(n), nh) => {
                     let (addr, len) = (n.network().to_bits(), n.prefix());
                     let nh = normalize(nh);
-                    if let Some(i) = Writer::upsert(&mut w.v4, &mut w.nh, (addr, len), &nh) {
+                    if let Some((i, _)) = Writer::upsert(&mut w.v4, &mut w.nh, (addr, len), &nh) {
                         snap.v4.insert(addr, len, entry(len, i));
                     }
                 }
                 FibChange::Upsert(IpNetwork::V6(n), nh) => {
                     let (addr, len) = (n.network().to_bits(), n.prefix());
                     let nh = normalize(nh);
-                    let new = !w.v6.contains_key(&(addr, len));
-                    if let Some(i) = Writer::upsert(&mut w.v6, &mut w.nh, (addr, len), &nh) {
+                    if let Some((i, new)) = Writer::upsert(&mut w.v6, &mut w.nh, (addr, len), &nh) {
                         if len <= 16 {
                             snap.v6.insert_short(addr, len, entry(len, i));
                         } else {

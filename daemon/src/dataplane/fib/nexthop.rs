@@ -113,6 +113,10 @@ pub(super) struct Interner {
     refs: Vec<u32>,
     slots: Vec<Option<Slot>>,
     free: Vec<u32>,
+    /// The index acquired last. A batch (a BGP UPDATE, a full table) mostly repeats one
+    /// next hop, so it is compared first and the hash lookup is skipped; a slot holds
+    /// only a live next hop, so a match is always that next hop's index.
+    last: Option<u32>,
     /// True when `slots` changed since the last publish.
     pub(super) dirty: bool,
 }
@@ -121,8 +125,10 @@ impl Interner {
     /// Takes a reference on a normalized next hop, returning its index, or `None` when the
     /// index space is exhausted.
     pub(super) fn acquire(&mut self, nh: &NextHop) -> Option<u32> {
-        if let Some(&i) = self.index.get(nh) {
+        let last = self.last.filter(|&i| self.next_hop(i) == Some(nh));
+        if let Some(i) = last.or_else(|| self.index.get(nh).copied()) {
             self.refs[i as usize] += 1;
+            self.last = Some(i);
             return Some(i);
         }
         let slot = Slot {
@@ -146,6 +152,7 @@ impl Interner {
             }
         };
         self.index.insert(nh.clone(), i);
+        self.last = Some(i);
         self.dirty = true;
         Some(i)
     }
@@ -181,5 +188,36 @@ impl Interner {
                 })
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shortcut for the last next hop must never hand out an index that was freed
+    /// and now means another next hop.
+    #[test]
+    fn last_acquired_shortcut_follows_freed_and_reused_indices() {
+        let mut interner = Interner::default();
+        let a = NextHop::Tunnel(TunnelId(1));
+        let b = NextHop::Tunnel(TunnelId(2));
+        let ia = interner.acquire(&a).expect("index");
+        assert_eq!(interner.acquire(&a), Some(ia));
+        interner.release(ia);
+        interner.release(ia);
+        // `a` is gone; its index is reused for `b`.
+        let ib = interner.acquire(&b).expect("index");
+        assert_eq!(ib, ia);
+        let ia2 = interner.acquire(&a).expect("index");
+        assert_ne!(ia2, ib);
+        assert_eq!(interner.next_hop(ia2), Some(&a));
+        assert_eq!(interner.next_hop(ib), Some(&b));
+        // Alternating keeps the counts right: `b` holds two references now.
+        assert_eq!(interner.acquire(&b), Some(ib));
+        interner.release(ib);
+        assert_eq!(interner.next_hop(ib), Some(&b));
+        interner.release(ib);
+        assert_eq!(interner.next_hop(ib), None);
     }
 }

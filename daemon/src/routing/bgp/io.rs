@@ -598,15 +598,18 @@ impl Speaker {
             }
             Ok(RouterEvent::Tunnel(TunnelEvent::Up { tunnel })) => self.tunnel_alive(&tunnel).await,
             Ok(RouterEvent::TunnelConfigured { .. }) => self.reconfigure().await,
-            Ok(RouterEvent::Route { prefix, route }) => {
-                // The event is the prefix's new best route: keep the non-BGP ones (IGP
+            Ok(RouterEvent::Routes(batch)) => {
+                // The batch holds each prefix's new best route: keep the non-BGP ones (IGP
                 // costs, redistribution) without re-reading the whole RIB.
-                match route.filter(|r| !r.source.ends_with("bgp")) {
-                    Some(r) => {
-                        self.others.insert(prefix, (r.source, r.metric));
-                    }
-                    None => {
-                        self.others.remove(&prefix);
+                let bgp = RouteSource::Bgp { ebgp: true };
+                for (prefix, best) in batch.best_routes() {
+                    match best.filter(|c| !c.source.same_protocol(bgp)) {
+                        Some(c) => {
+                            self.others.insert(prefix, (c.source.name(), c.metric));
+                        }
+                        None => {
+                            self.others.remove(&prefix);
+                        }
                     }
                 }
                 if self.resolve_at.is_none() {
@@ -615,9 +618,9 @@ impl Speaker {
             }
             Ok(_) => {}
             Err(broadcast::error::RecvError::Lagged(_)) => {
-                // Our own installs overflow the queue while a table loads: re-read on
-                // the usual delay (not at once), so that costs one RIB scan per delay
-                // at most.
+                // Changes were missed (one route event per RIB batch makes this rare):
+                // re-read on the usual delay (not at once), so that costs one RIB scan
+                // per delay at most.
                 self.others_known = false;
                 if self.resolve_at.is_none() {
                     self.resolve_at = Some(tokio::time::Instant::now() + RESOLVE_DELAY);

@@ -226,7 +226,7 @@ async fn run(
                     }
                 }
                 Ok(RouterEvent::TunnelConfigured { .. }) => s.reconfigure().await,
-                Ok(RouterEvent::Route { .. }) => {
+                Ok(RouterEvent::Routes(_)) => {
                     // Any change may add or remove a selected BGP route (one that loses
                     // to OSPF's own is announced as OSPF's); several are read in one go.
                     if s.redistributes_bgp() && s.rib_at.is_none() {
