@@ -294,14 +294,19 @@ async fn triangle_peers_on_v4_v6_and_link_local_learns_filters_and_reroutes() {
         .is_some(),
         "r1 reaches r3 through r2"
     );
-    let down = b1
-        .status()
-        .neighbors
-        .into_iter()
-        .find(|n| n.tunnel.as_deref() == Some("to-r3"))
-        .unwrap();
-    assert_ne!(down.state, State::Established);
-    assert_eq!(down.last_error.as_deref(), Some("tunnel peer silent"));
+    // The status is published right after the routes move: wait for it, do not race it.
+    let to_r3 = || {
+        b1.status()
+            .neighbors
+            .into_iter()
+            .find(|n| n.tunnel.as_deref() == Some("to-r3"))
+            .unwrap()
+    };
+    wait_for("the session to r3 shown down", || {
+        to_r3().state != State::Established
+    })
+    .await;
+    assert_eq!(to_r3().last_error.as_deref(), Some("tunnel peer silent"));
 
     for b in [b1, b2, b3] {
         b.shutdown().await;

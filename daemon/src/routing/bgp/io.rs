@@ -544,9 +544,8 @@ async fn run(
                 None => break,
             },
             e = events.recv() => {
-                // Everything queued at once: our own installs announce one event per
-                // prefix, and taking one per turn of the loop let the queue overflow
-                // (a lag costs a full re-read of the RIB).
+                // Everything queued at once: a lag costs a full re-read of the RIB,
+                // and every RIB batch (ours included) is an event.
                 let mut next = Some(e);
                 while let Some(e) = next.take() {
                     if !s.router_event(e).await {
