@@ -6,8 +6,8 @@
 //! (or sent back as `redacted`) keep the running key: a client can take `GetConfig`,
 //! change something, and apply it. TOML input may likewise say `"(redacted)"` where
 //! `wgrctl config show` printed it. What the message has no fields for (`[forwarding]`,
-//! `[nat]`, `[ospf]` and a tunnel's `ospf`, `[bgp]`, `[[policy]]`) is carried over from
-//! the running config unchanged.
+//! `[nat]`, `[ospf]` and a tunnel's `ospf`, `[bgp]`, `[[policy]]`, `[[prefix-list]]`) is
+//! carried over from the running config unchanged.
 //!
 //! The intermediate text holds keys; it is never logged, stored or put in a message
 //! (the loader's messages never quote values).
@@ -254,8 +254,8 @@ pub(crate) fn to_toml(c: &pb::Config, current: &Config) -> String {
     ct.insert("plaintext", value(control.plaintext));
     ct.insert("persist", value(control.persist));
     doc.insert("control", Item::Table(ct));
-    // The message has no [forwarding] / [nat] / [ospf] / [bgp] / [[policy]] fields, nor a
-    // tunnel's ospf: the running ones carry over.
+    // The message has no [forwarding] / [nat] / [ospf] / [bgp] / [[policy]] /
+    // [[prefix-list]] fields, nor a tunnel's ospf: the running ones carry over.
     crate::config::save::update_nat(&mut doc, current);
     crate::config::save::carry_over_routing(&mut doc, current);
     doc.to_string()
