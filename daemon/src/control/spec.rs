@@ -286,8 +286,8 @@ mod tests {
     use crate::keys::PrivateKey;
     use std::os::unix::fs::PermissionsExt as _;
 
-    /// A typed message has no OSPF, BGP or policy fields: what runs is kept, also when a
-    /// tunnel changes.
+    /// A typed message has no OSPF, BGP, policy or prefix-list fields: what runs is kept,
+    /// also when a tunnel changes.
     #[test]
     fn typed_config_keeps_the_running_ospf_bgp_and_policies() {
         let dir = tempfile::tempdir().unwrap();
@@ -306,8 +306,10 @@ mod tests {
              [[bgp.neighbor]]\ntunnel = \"to-r2\"\nremote-as = \"internal\"\nimport = \"in\"\n\n\
              [[bgp.neighbor]]\naddress = \"192.0.2.1\"\nremote-as = 65002\n\
              password-file = \"bgp.key\"\nallow-without-policy = true\n\n\
+             [[prefix-list]]\nname = \"bogons\"\nentries = [\"192.168.0.0/16 le 32\"]\n\n\
              [[policy]]\nname = \"in\"\ndefault = \"accept\"\n\
-             rules = [{{ match = {{ community = [\"no-export\"] }}, action = \"reject\" }}]\n",
+             rules = [{{ match = {{ community = [\"no-export\"] }}, action = \"reject\" }},\n\
+             {{ match = {{ prefix-list = \"bogons\" }}, action = \"reject\" }}]\n",
             PrivateKey::generate().to_base64(),
             peer(),
             peer()
@@ -327,6 +329,7 @@ mod tests {
         assert_eq!(changed.tunnels[1].mtu, 1300);
         assert_eq!(changed.bgp, current.bgp);
         assert_eq!(changed.policies, current.policies);
+        assert_eq!(changed.prefix_lists, current.prefix_lists);
         assert_eq!(changed.ospf, current.ospf);
         assert_eq!(changed.tunnels[0].ospf, current.tunnels[0].ospf);
     }
