@@ -435,10 +435,7 @@ rules = [
             named.apply(&net("172.22.1.0/24"), &mut attrs),
             Verdict::Accept
         );
-        assert_eq!(
-            named.apply(&net("10.0.0.0/8"), &mut attrs),
-            Verdict::Reject
-        );
+        assert_eq!(named.apply(&net("10.0.0.0/8"), &mut attrs), Verdict::Reject);
     }
 
     #[test]
