@@ -428,7 +428,7 @@ rules = [
                 le: Some(64),
             },
         ]);
-        assert_eq!(named.terms[0].matches, [dn42.clone()]);
+        assert_eq!(named.terms[0].matches, std::slice::from_ref(&dn42));
         assert_eq!(named.terms[1].matches[1], Match::Not(Box::new(dn42)));
         let mut attrs = PathAttrs::default();
         assert_eq!(
