@@ -10,7 +10,8 @@
 //! and up, which the Events stream reports; a daemon without a speaker, or whose config
 //! has no [bgp], answers FAILED_PRECONDITION. With keep-received-routes, a route the
 //! import policy rejects is listed in adj-in-pre only, and a policy change applied with
-//! the config admits it from the kept table, with no ROUTE-REFRESH to the peer.
+//! the config admits it from the kept table, with no ROUTE-REFRESH to the peer; so does
+//! an edit of a `[[prefix-list]]` that the import policy names, applied as TOML.
 
 use hyper_util::rt::TokioIo;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -596,6 +597,153 @@ async fn kept_routes_are_listed_before_policy_and_a_policy_change_needs_no_refre
     for s in [s1, s2] {
         s.shutdown().await;
     }
+    for b in [b1, b2] {
+        b.shutdown().await;
+    }
+    for r in [r1, r2] {
+        r.shutdown().await;
+    }
+}
+
+/// r1 keeps what r2 sends and imports only the prefixes of the `[[prefix-list]]`
+/// "listed", which does not cover r2's network (10.255.8.2/32) yet.
+fn listing_config(key: &PrivateKey, peer: &PrivateKey) -> Config {
+    use wgrd::config::{
+        PolicyAction, PolicyConfig, PolicyMatch, PolicyRule, PrefixListConfig, PrefixListEntry,
+    };
+    let mut c = config(1, key, peer, None);
+    let n = &mut c.bgp.as_mut().unwrap().neighbors[0];
+    n.keep_received_routes = true;
+    n.import = Some("from-listed".into());
+    let listed = vec![PrefixListEntry {
+        prefix: "10.99.0.0/16".parse().unwrap(),
+        ge: None,
+        le: None,
+    }];
+    c.prefix_lists.push(PrefixListConfig {
+        name: "listed".into(),
+        entries: listed.clone(),
+    });
+    // As the loader resolves `prefix-list = "listed"`.
+    c.policies.push(PolicyConfig {
+        name: "from-listed".into(),
+        default: PolicyAction::Reject,
+        rules: vec![PolicyRule {
+            matches: PolicyMatch {
+                prefix_list: listed,
+                prefix_list_name: Some("listed".into()),
+                ..Default::default()
+            },
+            action: Some(PolicyAction::Accept),
+            ..Default::default()
+        }],
+    });
+    c
+}
+
+/// A `[[prefix-list]]` edited in the TOML given to ApplyConfig changes the policy that
+/// names it: a dry run changes nothing, a reference to a list that does not exist is
+/// refused, and the applied list admits r2's network from the kept table with the
+/// session up throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edited_prefix_list_applied_as_toml_admits_a_route_without_a_reset() {
+    use prost::Message as _;
+    let dir = tempfile::tempdir().unwrap();
+    let (k1, k2) = (PrivateKey::generate(), PrivateKey::generate());
+    let r1 = Arc::new(Router::start(listing_config(&k1, &k2)).await.unwrap());
+    let r1_addr: SocketAddr = (Ipv4Addr::LOCALHOST, r1.local_ports()[0]).into();
+    let r2 = Arc::new(
+        Router::start(config(2, &k2, &k1, Some(r1_addr)))
+            .await
+            .unwrap(),
+    );
+    let b1 = bgp::spawn(Arc::clone(&r1));
+    let b2 = bgp::spawn(Arc::clone(&r2));
+    let (s1, ch1) = serve(
+        dir.path(),
+        "r1.sock",
+        Control::new(Arc::clone(&r1), None).with_bgp(b1.client()),
+    )
+    .await;
+    let mut c1 = Client::new(ch1.clone());
+    let mut system = pb::system_client::SystemClient::new(ch1);
+    let r2_net = "10.255.8.2/32";
+    wait_until!(
+        "r2's network reaches r1's kept table",
+        neighbor(&mut c1).await.state == i32::from(pb::BgpState::Established)
+            && !paths(&mut c1, pb::BgpTable::AdjInPre, "169.254.71.1", r2_net)
+                .await
+                .is_empty()
+    );
+    assert!(paths(&mut c1, pb::BgpTable::LocRib, "", r2_net)
+        .await
+        .is_empty());
+    let before = neighbor(&mut c1).await;
+
+    let shown = system
+        .get_config(pb::GetConfigRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .toml;
+    assert!(shown.contains("prefix-list = \"listed\""), "{shown}");
+    let listed = "entries = [\"10.99.0.0/16\"]";
+    assert!(shown.contains(listed), "{shown}");
+    let apply = |text: String, dry_run: bool| pb::ApplyConfigRequest {
+        input: Some(pb::ConfigInput {
+            source: Some(pb::config_input::Source::Toml(text)),
+        }),
+        dry_run,
+    };
+
+    let misnamed = shown.replace("prefix-list = \"listed\"", "prefix-list = \"listd\"");
+    let e = system
+        .apply_config(apply(misnamed, false))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    let problems = pb::ConfigProblems::decode(e.details()).unwrap().problems;
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].field, "policy[2].rules[1].match.prefix-list");
+    assert!(
+        problems[0].why.contains("did you mean \"listed\"?"),
+        "{problems:?}"
+    );
+
+    let widened = shown.replace(
+        listed,
+        "entries = [\"10.99.0.0/16\", \"10.255.8.0/24 le 32\"]",
+    );
+    system
+        .apply_config(apply(widened.clone(), true))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        paths(&mut c1, pb::BgpTable::LocRib, "", r2_net)
+            .await
+            .is_empty(),
+        "a dry run applied the list"
+    );
+    assert_eq!(r1.config().await.prefix_lists[0].entries.len(), 1);
+
+    system.apply_config(apply(widened, false)).await.unwrap();
+    wait_until!(
+        "r2's network is admitted",
+        !paths(&mut c1, pb::BgpTable::LocRib, "", r2_net)
+            .await
+            .is_empty()
+    );
+    assert_eq!(r1.config().await.prefix_lists[0].entries.len(), 2);
+    let after = neighbor(&mut c1).await;
+    assert_eq!(after.updates_in, before.updates_in, "{after:?}");
+    assert_eq!(
+        after.established_transitions,
+        before.established_transitions
+    );
+    assert_eq!(after.state_name, "established");
+
+    s1.shutdown().await;
     for b in [b1, b2] {
         b.shutdown().await;
     }

@@ -223,6 +223,7 @@ fn r2_config(own: &PrivateKey, r1: &PrivateKey, r1_addr: SocketAddr) -> Config {
         ospf: None,
         bgp: None,
         policies: vec![],
+        prefix_lists: vec![],
     }
 }
 

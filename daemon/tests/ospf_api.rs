@@ -44,6 +44,7 @@ fn config(id: Ipv4Addr, key: &PrivateKey, tunnel: TunnelConfig) -> Config {
         }),
         bgp: None,
         policies: vec![],
+        prefix_lists: vec![],
     }
 }
 

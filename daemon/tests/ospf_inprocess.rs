@@ -47,6 +47,7 @@ fn router_config(id: Ipv4Addr, key: &PrivateKey) -> Config {
         }),
         bgp: None,
         policies: vec![],
+        prefix_lists: vec![],
     }
 }
 

@@ -19,7 +19,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 
 mod save;
-pub(crate) use save::{save_bgp, save_policies};
+pub(crate) use save::{save_bgp, save_policies, save_prefix_lists};
 
 /// `hold-time` when neither `[bgp]` nor the neighbor sets one (RFC 4271 10).
 pub const DEFAULT_BGP_HOLD_TIME: u16 = 90;
@@ -72,6 +72,7 @@ const NEIGHBOR_KEYS: &[&str] = &[
 ];
 const PREFIX_LIMIT_KEYS: &[&str] = &["max", "action"];
 const POLICY_KEYS: &[&str] = &["name", "default", "rules"];
+const PREFIX_LIST_KEYS: &[&str] = &["name", "entries"];
 const RULE_KEYS: &[&str] = &["match", "set", "action"];
 const MATCH_KEYS: &[&str] = &[
     "prefix-list",
@@ -276,8 +277,13 @@ pub struct PolicyRule {
 /// The conditions of a rule; all must hold. Empty: matches every route.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PolicyMatch {
-    /// The prefix matches one of the entries.
+    /// The prefix matches one of the entries. With `prefix_list_name` these are the
+    /// named list's entries, resolved at load: the speaker builds from them, and an edit
+    /// of the list changes this policy as an edit of an inline list would.
     pub prefix_list: Vec<PrefixListEntry>,
+    /// `prefix-list = "NAME"`: the `[[prefix-list]]` that `prefix_list` came from (kept
+    /// so a saved config refers to the list again). `None`: the entries were inline.
+    pub prefix_list_name: Option<String>,
     pub family: Option<PolicyFamily>,
     /// Every one of these ASes appears in the AS path.
     pub as_path_contains: Vec<u32>,
@@ -289,6 +295,15 @@ pub struct PolicyMatch {
     pub large_community: Vec<LargeCommunityValue>,
     /// `not = { ... }`: none of these conditions holds (no `not` inside).
     pub not: Option<Box<PolicyMatch>>,
+}
+
+/// One `[[prefix-list]]`: entries that policies share by name (`match = { prefix-list =
+/// "NAME" }`), as FRR's `ip prefix-list` or BIRD's `define ... = [ ... ]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrefixListConfig {
+    pub name: String,
+    /// At least one; a prefix matches the list when it matches any entry.
+    pub entries: Vec<PrefixListEntry>,
 }
 
 /// `"PREFIX [ge N] [le N]"`: without bounds the exact prefix; otherwise lengths
@@ -967,17 +982,124 @@ fn password(cx: &mut Cx, f: &Field, dir: &Path) -> Option<TcpMd5Password> {
     })
 }
 
+/// The `[[prefix-list]]` tables as policies see them.
+#[derive(Debug, Default)]
+pub(super) struct KnownPrefixLists {
+    /// The lists that parsed, by name.
+    entries: HashMap<String, Vec<PrefixListEntry>>,
+    /// Every readable name in file order, also of lists with other problems (a reference
+    /// to one of those is not reported as well).
+    names: Vec<String>,
+}
+
+/// `[[prefix-list]]`, all of them, and what policies may refer to.
+pub(super) fn prefix_lists(
+    cx: &mut Cx,
+    f: &Field,
+) -> (Option<Vec<PrefixListConfig>>, KnownPrefixLists) {
+    let mut out = Some(Vec::new());
+    let mut known = KnownPrefixLists::default();
+    let mut first: HashMap<String, String> = HashMap::new();
+    for s in tables_of(cx, f, "[[prefix-list]]") {
+        s.check_keys(cx, PREFIX_LIST_KEYS);
+        let name = s
+            .require(cx, "name")
+            .and_then(|f| unique_name(cx, &f, "prefix list", &mut first, &mut known.names));
+        let entries = s.require(cx, "entries").and_then(|f| {
+            let elems = f.str_array(cx)?;
+            if elems.is_empty() {
+                // Refused rather than read as "matches nothing": a list emptied by
+                // mistake would silently turn an accept rule off.
+                cx.err(f.line, &f.path, "an empty prefix list matches nothing");
+                return None;
+            }
+            let mut entries = Some(Vec::new());
+            for e in elems {
+                match (prefix_list_entry(cx, e.line, &e.path, e.text), &mut entries) {
+                    (Some(p), Some(all)) => all.push(p),
+                    _ => entries = None,
+                }
+            }
+            entries
+        });
+        match (name, entries) {
+            (Some(name), Some(entries)) => {
+                known.entries.insert(name.clone(), entries.clone());
+                if let Some(all) = &mut out {
+                    all.push(PrefixListConfig { name, entries });
+                }
+            }
+            _ => out = None,
+        }
+    }
+    (out, known)
+}
+
+/// A `name` of a `[[policy]]` or `[[prefix-list]]` (`kind`), unique among them: `first`
+/// maps each name to where it was first used; `names` gets every valid one.
+fn unique_name(
+    cx: &mut Cx,
+    f: &Field,
+    kind: &str,
+    first: &mut HashMap<String, String>,
+    names: &mut Vec<String>,
+) -> Option<String> {
+    let name = f.str(cx)?;
+    if let Some(why) = policy_name_problem(name) {
+        cx.err(f.line, &f.path, why);
+        return None;
+    }
+    if let Some(at) = first.get(name) {
+        cx.err(
+            f.line,
+            &f.path,
+            format!("duplicate {kind} name \"{name}\"; first used by {at}"),
+        );
+        return None;
+    }
+    first.insert(name.to_owned(), format!("{}{}", f.path, at_line(f.line)));
+    names.push(name.to_owned());
+    Some(name.to_owned())
+}
+
+/// `prefix-list = "NAME"`: the entries of that `[[prefix-list]]`.
+fn prefix_list_ref(
+    cx: &mut Cx,
+    f: &Field,
+    name: &str,
+    lists: &KnownPrefixLists,
+) -> Option<Vec<PrefixListEntry>> {
+    if let Some(entries) = lists.entries.get(name) {
+        return Some(entries.clone());
+    }
+    if lists.names.iter().any(|n| n == name) {
+        // The list itself has an error, reported there.
+        return None;
+    }
+    // Not quoted, as with policy names (see `policy_ref`).
+    let quoted = "no [[prefix-list]] has this name";
+    let names: Vec<&str> = lists.names.iter().map(String::as_str).collect();
+    let why = match did_you_mean(name, &names) {
+        Some(best) => format!("{quoted}; did you mean \"{best}\"?"),
+        None if names.is_empty() => format!("{quoted}; the file defines no prefix list"),
+        None => format!("{quoted}; prefix lists: {}", names.join(", ")),
+    };
+    cx.err(f.line, &f.path, why);
+    None
+}
+
 /// `[[policy]]`, all of them. `names` gets every name that was readable, also of
 /// policies with other problems (so references to them are not reported as well).
 pub(super) fn policies(
     cx: &mut Cx,
     f: &Field,
+    lists: &KnownPrefixLists,
     names: &mut Vec<String>,
 ) -> Option<Vec<PolicyConfig>> {
     let mut out = Some(Vec::new());
     let mut first: HashMap<String, String> = HashMap::new();
     for s in tables_of(cx, f, "[[policy]]") {
-        let p = policy(cx, &s, &mut first, names);
+        let p = policy(cx, &s, lists, &mut first, names);
         match (&mut out, p) {
             (Some(all), Some(p)) => all.push(p),
             _ => out = None,
@@ -1000,28 +1122,14 @@ fn action(cx: &mut Cx, f: &Field) -> Option<PolicyAction> {
 fn policy(
     cx: &mut Cx,
     s: &Section,
+    lists: &KnownPrefixLists,
     first: &mut HashMap<String, String>,
     names: &mut Vec<String>,
 ) -> Option<PolicyConfig> {
     s.check_keys(cx, POLICY_KEYS);
-    let name = s.require(cx, "name").and_then(|f| {
-        let name = f.str(cx)?;
-        if let Some(why) = policy_name_problem(name) {
-            cx.err(f.line, &f.path, why);
-            return None;
-        }
-        if let Some(at) = first.get(name) {
-            cx.err(
-                f.line,
-                &f.path,
-                format!("duplicate policy name \"{name}\"; first used by {at}"),
-            );
-            return None;
-        }
-        first.insert(name.to_owned(), format!("{}{}", f.path, at_line(f.line)));
-        names.push(name.to_owned());
-        Some(name.to_owned())
-    });
+    let name = s
+        .require(cx, "name")
+        .and_then(|f| unique_name(cx, &f, "policy", first, names));
     let default = match s.get(cx, "default") {
         Some(f) => action(cx, &f),
         None => Some(PolicyAction::Reject),
@@ -1029,7 +1137,7 @@ fn policy(
     let mut rules = Some(Vec::new());
     if let Some(f) = s.get(cx, "rules") {
         for rs in tables_of(cx, &f, "like { match = { ... }, action = \"accept\" }") {
-            let r = rule(cx, &rs);
+            let r = rule(cx, &rs, lists);
             match (&mut rules, r) {
                 (Some(all), Some(r)) => all.push(r),
                 _ => rules = None,
@@ -1043,11 +1151,11 @@ fn policy(
     })
 }
 
-fn rule(cx: &mut Cx, s: &Section) -> Option<PolicyRule> {
+fn rule(cx: &mut Cx, s: &Section, lists: &KnownPrefixLists) -> Option<PolicyRule> {
     s.check_keys(cx, RULE_KEYS);
     let matches = match s.get(cx, "match") {
         Some(f) => table(cx, &f, "of conditions like { prefix-list = [...] }")
-            .and_then(|m| conditions(cx, &m, true)),
+            .and_then(|m| conditions(cx, &m, lists, true)),
         None => Some(PolicyMatch::default()),
     };
     let set = match s.get(cx, "set") {
@@ -1092,7 +1200,12 @@ fn asns(cx: &mut Cx, f: &Field) -> Option<Vec<u32>> {
 }
 
 /// The conditions of `match` (or of `not` inside it, when `outer` is false).
-fn conditions(cx: &mut Cx, s: &Section, outer: bool) -> Option<PolicyMatch> {
+fn conditions(
+    cx: &mut Cx,
+    s: &Section,
+    lists: &KnownPrefixLists,
+    outer: bool,
+) -> Option<PolicyMatch> {
     let keys: Vec<&str> = MATCH_KEYS
         .iter()
         .copied()
@@ -1102,20 +1215,37 @@ fn conditions(cx: &mut Cx, s: &Section, outer: bool) -> Option<PolicyMatch> {
     let mut ok = true;
     let mut m = PolicyMatch::default();
     if let Some(f) = s.get(cx, "prefix-list") {
-        match f.str_array(cx) {
-            Some(elems) => {
-                for e in elems {
-                    match prefix_list_entry(cx, e.line, &e.path, e.text) {
-                        Some(p) => m.prefix_list.push(p),
-                        None => ok = false,
+        if let Some(name) = f.item.as_str() {
+            match prefix_list_ref(cx, &f, name, lists) {
+                Some(entries) => {
+                    m.prefix_list = entries;
+                    m.prefix_list_name = Some(name.to_owned());
+                }
+                None => ok = false,
+            }
+        } else if !f.item.is_array() {
+            cx.err(
+                f.line,
+                &f.path,
+                "expected the name of a [[prefix-list]] or an array of entries like \"10.0.0.0/8 le 24\"",
+            );
+            ok = false;
+        } else {
+            match f.str_array(cx) {
+                Some(elems) => {
+                    for e in elems {
+                        match prefix_list_entry(cx, e.line, &e.path, e.text) {
+                            Some(p) => m.prefix_list.push(p),
+                            None => ok = false,
+                        }
+                    }
+                    if m.prefix_list.is_empty() && ok {
+                        cx.err(f.line, &f.path, "an empty prefix list matches nothing");
+                        ok = false;
                     }
                 }
-                if m.prefix_list.is_empty() && ok {
-                    cx.err(f.line, &f.path, "an empty prefix list matches nothing");
-                    ok = false;
-                }
+                None => ok = false,
             }
-            None => ok = false,
         }
     }
     if let Some(f) = s.get(cx, "family") {
@@ -1167,7 +1297,7 @@ fn conditions(cx: &mut Cx, s: &Section, outer: bool) -> Option<PolicyMatch> {
     if outer {
         if let Some(f) = s.get(cx, "not") {
             match table(cx, &f, "of conditions like { community = [\"65000:1\"] }")
-                .and_then(|n| conditions(cx, &n, false))
+                .and_then(|n| conditions(cx, &n, lists, false))
             {
                 Some(n) if n == PolicyMatch::default() && !cx_has_keys(&f) => {
                     cx.err(f.line, &f.path, "an empty not = {} would match nothing");
@@ -1491,6 +1621,10 @@ local-address = "192.168.200.2"
 password-file = "bgp-site.key"
 ttl-security = true
 
+[[prefix-list]]
+name = "site-nets"
+entries = ["10.20.0.0/16 le 24", "2001:db8:20::/48 ge 56"]
+
 [[policy]]
 name = "from-peers"
 default = "reject"
@@ -1498,6 +1632,7 @@ rules = [
   { match = { prefix-list = ["10.0.0.0/8 le 24", "2001:db8::/32 ge 48 le 64"] }, set = { local-pref = 200 }, action = "accept" },
   { match = { as-path-contains = 65003 }, action = "reject" },
   { match = { community = ["65000:1"], large-community = ["65000:1:2"], neighbor-as = 65002, origin-as = 65010, as-path-max-len = 5, family = "ipv6" }, set = { med = 10, prepend = 2, add-community = ["65001:100"], remove-community = ["65000:1"] } },
+  { match = { prefix-list = "site-nets" }, set = { local-pref = 50 } },
 ]
 
 [[policy]]
@@ -1564,6 +1699,17 @@ rules = [{ match = { not = { community = ["no-export"] } }, set = { add-large-co
             ge,
             le,
         };
+        let site_nets = vec![
+            pm("10.20.0.0/16", None, Some(24)),
+            pm("2001:db8:20::/48", Some(56), None),
+        ];
+        assert_eq!(
+            c.prefix_lists,
+            [PrefixListConfig {
+                name: "site-nets".into(),
+                entries: site_nets.clone(),
+            }]
+        );
         let policies = vec![
             PolicyConfig {
                 name: "from-peers".into(),
@@ -1606,6 +1752,18 @@ rules = [{ match = { not = { community = ["no-export"] } }, set = { add-large-co
                             prepend: Some(2),
                             add_community: vec![Community(65001 << 16 | 100)],
                             remove_community: vec![Community(65000 << 16 | 1)],
+                            ..PolicySet::default()
+                        },
+                        action: None,
+                    },
+                    PolicyRule {
+                        matches: PolicyMatch {
+                            prefix_list: site_nets.clone(),
+                            prefix_list_name: Some("site-nets".into()),
+                            ..PolicyMatch::default()
+                        },
+                        set: PolicySet {
+                            local_pref: Some(50),
                             ..PolicySet::default()
                         },
                         action: None,
@@ -1738,6 +1896,8 @@ rules = [{ match = { not = { community = ["no-export"] } }, set = { add-large-co
         let fx = Fx::new();
         let p = "[[policy]]\nname = \"p\"\nrules = [\n";
         let rule = |m: &str| format!("{p}  {{ match = {{ {m} }}, action = \"accept\" }},\n]\n");
+        // Lines 1..=3.
+        let list = "[[prefix-list]]\nname = \"dn42\"\nentries = [\"172.20.0.0/14 le 28\"]\n";
         let cases: Vec<(String, &str, usize, &str)> = vec![
             (
                 rule("prefix-list = [\"10.0.0.0/8\", \"10.0.0.0/8 le 33\"]"),
@@ -1852,6 +2012,67 @@ rules = [{ match = { not = { community = ["no-export"] } }, set = { add-large-co
                 "policy[2].name",
                 5,
                 "duplicate policy name \"p\"; first used by policy[1].name (line 18)",
+            ),
+            (
+                format!("{list}\n{p}  {{ match = {{ prefix-list = \"dn24\" }}, action = \"accept\" }},\n]\n"),
+                "policy[1].rules[1].match.prefix-list",
+                8,
+                "no [[prefix-list]] has this name; did you mean \"dn42\"?",
+            ),
+            (
+                format!("{list}\n{p}  {{ match = {{ not = {{ prefix-list = \"other\" }} }} }},\n]\n"),
+                "policy[1].rules[1].match.not.prefix-list",
+                8,
+                "no [[prefix-list]] has this name; prefix lists: dn42",
+            ),
+            (
+                rule("prefix-list = \"dn42\""),
+                "policy[1].rules[1].match.prefix-list",
+                4,
+                "the file defines no prefix list",
+            ),
+            (
+                rule("prefix-list = 42"),
+                "policy[1].rules[1].match.prefix-list",
+                4,
+                "expected the name of a [[prefix-list]] or an array of entries",
+            ),
+            (
+                format!("{list}\n[[prefix-list]]\nname = \"dn42\"\nentries = [\"10.0.0.0/8\"]\n"),
+                "prefix-list[2].name",
+                6,
+                "duplicate prefix list name \"dn42\"; first used by prefix-list[1].name (line 18)",
+            ),
+            (
+                "[[prefix-list]]\nname = \"a\"\nentries = [\"10.0.0.0/8\",\n  \"10.0.0.0/8 le 33\"]\n".into(),
+                "prefix-list[1].entries[2]",
+                4,
+                "le 33 is outside 8..=32",
+            ),
+            (
+                "[[prefix-list]]\nname = \"a\"\nentries = []\n".into(),
+                "prefix-list[1].entries",
+                3,
+                "an empty prefix list matches nothing",
+            ),
+            (
+                "[[prefix-list]]\nname = \"a b\"\nentries = [\"10.0.0.0/8\"]\n".into(),
+                "prefix-list[1].name",
+                2,
+                "A-Z a-z 0-9",
+            ),
+            (
+                "[[prefix-list]]\nname = \"a\"\nentries = [\"10.0.0.0/8\"]\nentrys = []\n".into(),
+                "prefix-list[1].entrys",
+                4,
+                "did you mean entries?",
+            ),
+            // A list with an error of its own: a policy naming it adds no second error.
+            (
+                format!("[[prefix-list]]\nname = \"a\"\nentries = [\"10.0.0.1/8\"]\n\n{p}  {{ match = {{ prefix-list = \"a\" }} }},\n]\n"),
+                "prefix-list[1].entries[1]",
+                3,
+                "host bits are set; the prefix is 10.0.0.0/8",
             ),
         ];
         for (text, field, line, why) in &cases {
@@ -1982,6 +2203,15 @@ rules = [{ match = { not = { community = ["no-export"] } }, set = { add-large-co
         n.passive = true;
         b.neighbors.push(n);
         c.policies[0].rules[2].set.med = None;
+        // A list's entries change with the policies that hold them (the loader's
+        // invariant); the policy keeps referring to the list by name.
+        let added = PrefixListEntry {
+            prefix: net("10.30.0.0/16"),
+            ge: None,
+            le: None,
+        };
+        c.prefix_lists[0].entries.push(added);
+        c.policies[0].rules[3].matches.prefix_list.push(added);
         c.policies[1].default = PolicyAction::Reject;
         c.policies[1].rules.clear();
         c.policies.push(PolicyConfig {
@@ -2005,6 +2235,8 @@ rules = [{ match = { not = { community = ["no-export"] } }, set = { add-large-co
             "# the site",
             "{ match = { as-path-contains = 65003 }, action = \"reject\" }, # a bare number",
             "graceful-restart = { enabled = true, restart-time = 120 }",
+            "{ match = { prefix-list = \"site-nets\" }, set = { local-pref = 50 } },",
+            "entries = [\"10.20.0.0/16 le 24\", \"2001:db8:20::/48 ge 56\", \"10.30.0.0/16\"]",
         ] {
             assert!(text.contains(kept), "{kept} lost:\n{text}");
         }
@@ -2014,13 +2246,14 @@ rules = [{ match = { not = { community = ["no-export"] } }, set = { add-large-co
         save::save(&path, &load_file(&path).unwrap()).unwrap();
         assert_eq!(fs::read_to_string(&path).unwrap(), text);
 
-        // No BGP, no policies: the sections go; the rest stays.
+        // No BGP, no policies, no prefix lists: the sections go; the rest stays.
         c.bgp = None;
         c.policies.clear();
+        c.prefix_lists.clear();
         save::save(&path, &c).unwrap();
         let text = fs::read_to_string(&path).unwrap();
         assert!(
-            !text.contains("bgp") && !text.contains("[[policy]]"),
+            !text.contains("bgp") && !text.contains("[[policy]]") && !text.contains("prefix-list"),
             "{text}"
         );
         assert_eq!(load_file(&path).unwrap(), c, "{text}");

@@ -77,6 +77,7 @@ const TOP_KEYS: &[&str] = &[
     "ospf",
     "bgp",
     "policy",
+    "prefix-list",
 ];
 const ROUTER_KEYS: &[&str] = &[
     "router-id",
@@ -205,9 +206,14 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Config, ConfigErrors> {
         Some(f) => super::ospf::ospf(&mut cx, &f).map(Some),
         None => Some(None),
     };
+    // Before the policies, which take the entries of the lists they name.
+    let (prefix_lists, known_prefix_lists) = match root.get(&cx, "prefix-list") {
+        Some(f) => super::bgp::prefix_lists(&mut cx, &f),
+        None => (Some(Vec::new()), Default::default()),
+    };
     let mut policy_names = Vec::new();
     let policies = match root.get(&cx, "policy") {
-        Some(f) => super::bgp::policies(&mut cx, &f, &mut policy_names),
+        Some(f) => super::bgp::policies(&mut cx, &f, &known_prefix_lists, &mut policy_names),
         None => Some(Vec::new()),
     };
     let bgp = match root.get(&cx, "bgp") {
@@ -257,6 +263,7 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Config, ConfigErrors> {
         Some(ospf),
         Some(bgp),
         Some(policies),
+        Some(prefix_lists),
     ) = (
         router,
         host,
@@ -268,6 +275,7 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Config, ConfigErrors> {
         ospf,
         bgp,
         policies,
+        prefix_lists,
     )
     else {
         cx.err(
@@ -288,6 +296,7 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Config, ConfigErrors> {
         ospf,
         bgp,
         policies,
+        prefix_lists,
     })
 }
 

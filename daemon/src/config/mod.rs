@@ -21,7 +21,7 @@ mod tests;
 pub use bgp::{
     BgpConfig, BgpNeighborConfig, BgpPrefixLimit, BgpRedistribute, Community, GracefulRestart,
     LargeCommunityValue, PolicyAction, PolicyConfig, PolicyFamily, PolicyMatch, PolicyRule,
-    PolicySet, PrefixLimitOnExceed, PrefixListEntry, TcpMd5Key, TcpMd5Password,
+    PolicySet, PrefixLimitOnExceed, PrefixListConfig, PrefixListEntry, TcpMd5Key, TcpMd5Password,
 };
 pub use load::{load_file, parse_str, ConfigError, ConfigErrors};
 pub use model::*;

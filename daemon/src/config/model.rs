@@ -30,6 +30,9 @@ pub struct Config {
     pub bgp: Option<super::bgp::BgpConfig>,
     /// Named route policies (`[[policy]]`), in file order; neighbors refer to them by name.
     pub policies: Vec<super::bgp::PolicyConfig>,
+    /// Named prefix lists (`[[prefix-list]]`), in file order. Policies that use one hold
+    /// its entries already (see `PolicyMatch::prefix_list_name`); kept here for saving.
+    pub prefix_lists: Vec<super::bgp::PrefixListConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

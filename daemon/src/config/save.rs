@@ -310,6 +310,7 @@ fn update(
     update_nat(doc, config);
     super::ospf::save_ospf(doc, config);
     super::bgp::save_bgp(doc, config);
+    super::bgp::save_prefix_lists(doc, config);
     super::bgp::save_policies(doc, config);
 
     // [control]
@@ -543,7 +544,8 @@ pub(crate) fn update_nat(doc: &mut DocumentMut, config: &Config) {
     put_tables(t, "port-forward", array);
 }
 
-/// `[ospf]`, each tunnel's `ospf = { ... }` (by tunnel name), `[bgp]` and `[[policy]]` of
+/// `[ospf]`, each tunnel's `ospf = { ... }` (by tunnel name), `[bgp]`, `[[policy]]` and
+/// `[[prefix-list]]` of
 /// `config` written into `doc`: the API carries the running ones over into a config given
 /// as a message, which has no fields for them.
 pub(crate) fn carry_over_routing(doc: &mut DocumentMut, config: &Config) {
@@ -556,6 +558,7 @@ pub(crate) fn carry_over_routing(doc: &mut DocumentMut, config: &Config) {
         }
     }
     super::bgp::save_bgp(doc, config);
+    super::bgp::save_prefix_lists(doc, config);
     super::bgp::save_policies(doc, config);
 }
 

@@ -219,6 +219,7 @@ via = "blackhole"
         ospf: None,
         bgp: None,
         policies: vec![],
+        prefix_lists: vec![],
     };
     assert_eq!(config, expected);
 }

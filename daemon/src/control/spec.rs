@@ -6,8 +6,8 @@
 //! (or sent back as `redacted`) keep the running key: a client can take `GetConfig`,
 //! change something, and apply it. TOML input may likewise say `"(redacted)"` where
 //! `wgrctl config show` printed it. What the message has no fields for (`[forwarding]`,
-//! `[nat]`, `[ospf]` and a tunnel's `ospf`, `[bgp]`, `[[policy]]`) is carried over from
-//! the running config unchanged.
+//! `[nat]`, `[ospf]` and a tunnel's `ospf`, `[bgp]`, `[[policy]]`, `[[prefix-list]]`) is
+//! carried over from the running config unchanged.
 //!
 //! The intermediate text holds keys; it is never logged, stored or put in a message
 //! (the loader's messages never quote values).
@@ -254,8 +254,8 @@ pub(crate) fn to_toml(c: &pb::Config, current: &Config) -> String {
     ct.insert("plaintext", value(control.plaintext));
     ct.insert("persist", value(control.persist));
     doc.insert("control", Item::Table(ct));
-    // The message has no [forwarding] / [nat] / [ospf] / [bgp] / [[policy]] fields, nor a
-    // tunnel's ospf: the running ones carry over.
+    // The message has no [forwarding] / [nat] / [ospf] / [bgp] / [[policy]] /
+    // [[prefix-list]] fields, nor a tunnel's ospf: the running ones carry over.
     crate::config::save::update_nat(&mut doc, current);
     crate::config::save::carry_over_routing(&mut doc, current);
     doc.to_string()
@@ -286,8 +286,8 @@ mod tests {
     use crate::keys::PrivateKey;
     use std::os::unix::fs::PermissionsExt as _;
 
-    /// A typed message has no OSPF, BGP or policy fields: what runs is kept, also when a
-    /// tunnel changes.
+    /// A typed message has no OSPF, BGP, policy or prefix-list fields: what runs is kept,
+    /// also when a tunnel changes.
     #[test]
     fn typed_config_keeps_the_running_ospf_bgp_and_policies() {
         let dir = tempfile::tempdir().unwrap();
@@ -306,8 +306,10 @@ mod tests {
              [[bgp.neighbor]]\ntunnel = \"to-r2\"\nremote-as = \"internal\"\nimport = \"in\"\n\n\
              [[bgp.neighbor]]\naddress = \"192.0.2.1\"\nremote-as = 65002\n\
              password-file = \"bgp.key\"\nallow-without-policy = true\n\n\
+             [[prefix-list]]\nname = \"bogons\"\nentries = [\"192.168.0.0/16 le 32\"]\n\n\
              [[policy]]\nname = \"in\"\ndefault = \"accept\"\n\
-             rules = [{{ match = {{ community = [\"no-export\"] }}, action = \"reject\" }}]\n",
+             rules = [{{ match = {{ community = [\"no-export\"] }}, action = \"reject\" }},\n\
+             {{ match = {{ prefix-list = \"bogons\" }}, action = \"reject\" }}]\n",
             PrivateKey::generate().to_base64(),
             peer(),
             peer()
@@ -327,6 +329,7 @@ mod tests {
         assert_eq!(changed.tunnels[1].mtu, 1300);
         assert_eq!(changed.bgp, current.bgp);
         assert_eq!(changed.policies, current.policies);
+        assert_eq!(changed.prefix_lists, current.prefix_lists);
         assert_eq!(changed.ospf, current.ospf);
         assert_eq!(changed.tunnels[0].ospf, current.tunnels[0].ospf);
     }

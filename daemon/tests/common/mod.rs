@@ -108,6 +108,7 @@ pub fn loopback_router(id: Ipv4Addr, key: &wgrd::keys::PrivateKey) -> wgrd::conf
         ospf: None,
         bgp: None,
         policies: vec![],
+        prefix_lists: vec![],
     }
 }
 

@@ -1,13 +1,13 @@
-//! `[bgp]`, `[[bgp.neighbor]]` and `[[policy]]` written back for [`crate::config::save`]
-//! (in place, comments kept) and for the API, which carries them over into a config given
-//! as a message (that message has no BGP fields).
+//! `[bgp]`, `[[bgp.neighbor]]`, `[[policy]]` and `[[prefix-list]]` written back for
+//! [`crate::config::save`] (in place, comments kept) and for the API, which carries them
+//! over into a config given as a message (that message has no BGP fields).
 //!
 //! The rules of the rest of the save: a key at its default that the file does not mention
 //! stays unmentioned; a key is replaced only when its meaning changed (so `"internal"`,
 //! `as-path-contains = 65003` or a multi-line array stay as written); neighbors are
-//! matched by tunnel and address, policies by name, rules by position. Sub-tables
-//! (`graceful-restart`, `prefix-limit`, `match`, `set`, `not`) are edited key by key
-//! whether written inline or as `[bgp.graceful-restart]`.
+//! matched by tunnel and address, policies and prefix lists by name, rules by position.
+//! Sub-tables (`graceful-restart`, `prefix-limit`, `match`, `set`, `not`) are edited key
+//! by key whether written inline or as `[bgp.graceful-restart]`.
 //!
 //! A neighbor's TCP-MD5 password is written as its `password-file` reference only; the
 //! key itself stays in its file and never reaches the config or its redacted rendering.
@@ -195,6 +195,34 @@ pub(crate) fn save_policies(doc: &mut DocumentMut, config: &Config) {
     }
 }
 
+/// Writes `[[prefix-list]]` back (matched by name), or removes it.
+pub(crate) fn save_prefix_lists(doc: &mut DocumentMut, config: &Config) {
+    let mut old: Vec<Option<Table>> = take_tables(doc.as_table_mut(), "prefix-list")
+        .into_iter()
+        .map(Some)
+        .collect();
+    let mut array = ArrayOfTables::new();
+    for l in &config.prefix_lists {
+        let found = old.iter_mut().find(|o| {
+            o.as_ref()
+                .is_some_and(|o| o.get("name").and_then(Item::as_str) == Some(l.name.as_str()))
+        });
+        let mut e = found.and_then(Option::take).unwrap_or_default();
+        put(&mut e, "name", l.name.as_str().into(), false);
+        put_list(
+            &mut e,
+            "entries",
+            &l.entries,
+            show_prefix_list_entry,
+            text(parse_prefix_list_entry),
+        );
+        array.push(e);
+    }
+    if !array.is_empty() {
+        doc.insert("prefix-list", Item::ArrayOfTables(array));
+    }
+}
+
 fn action_name(a: PolicyAction) -> &'static str {
     match a {
         PolicyAction::Accept => "accept",
@@ -259,22 +287,17 @@ fn rule(t: &mut dyn TableLike, r: &PolicyRule) {
 }
 
 fn conditions(t: &mut dyn TableLike, m: &PolicyMatch) {
-    put_list(
-        t,
-        "prefix-list",
-        &m.prefix_list,
-        |p| {
-            let mut s = p.prefix.to_string();
-            if let Some(ge) = p.ge {
-                s += &format!(" ge {ge}");
-            }
-            if let Some(le) = p.le {
-                s += &format!(" le {le}");
-            }
-            s
-        },
-        text(parse_prefix_list_entry),
-    );
+    // A named list is written as its name; its entries are in `[[prefix-list]]`.
+    match &m.prefix_list_name {
+        Some(name) => put(t, "prefix-list", name.as_str().into(), false),
+        None => put_list(
+            t,
+            "prefix-list",
+            &m.prefix_list,
+            show_prefix_list_entry,
+            text(parse_prefix_list_entry),
+        ),
+    }
     let family = m.family.map(|f| match f {
         PolicyFamily::Ipv4 => "ipv4".into(),
         PolicyFamily::Ipv6 => "ipv6".into(),
@@ -366,6 +389,17 @@ fn show_community(c: &Community) -> String {
 
 fn show_large(c: &LargeCommunityValue) -> String {
     format!("{}:{}:{}", c.0, c.1, c.2)
+}
+
+fn show_prefix_list_entry(p: &PrefixListEntry) -> String {
+    let mut s = p.prefix.to_string();
+    if let Some(ge) = p.ge {
+        s += &format!(" ge {ge}");
+    }
+    if let Some(le) = p.le {
+        s += &format!(" le {le}");
+    }
+    s
 }
 
 /// `"PREFIX [ge N] [le N]"` read back for comparison only (the loader checks it).

@@ -389,6 +389,55 @@ default = "accept"
         assert_eq!(policy(&c.policies[1], 65001), Policy::accept_all());
     }
 
+    /// A policy that names a `[[prefix-list]]` runs as the same policy with the entries
+    /// written inline, also inside `not`.
+    #[test]
+    fn named_prefix_list_builds_the_inline_policy() {
+        let c = config(
+            r#"
+[[prefix-list]]
+name = "dn42"
+entries = ["172.20.0.0/14 le 28", "fd00::/8 le 64"]
+
+[[policy]]
+name = "named"
+rules = [
+  { match = { prefix-list = "dn42" }, action = "accept" },
+  { match = { family = "ipv4", not = { prefix-list = "dn42" } }, set = { med = 5 } },
+]
+
+[[policy]]
+name = "inline"
+rules = [
+  { match = { prefix-list = ["172.20.0.0/14 le 28", "fd00::/8 le 64"] }, action = "accept" },
+  { match = { family = "ipv4", not = { prefix-list = ["172.20.0.0/14 le 28", "fd00::/8 le 64"] } }, set = { med = 5 } },
+]
+"#,
+        );
+        let named = policy(&c.policies[0], 65001);
+        assert_eq!(named, policy(&c.policies[1], 65001));
+        let dn42 = Match::PrefixList(vec![
+            PrefixMatch {
+                prefix: net("172.20.0.0/14"),
+                ge: None,
+                le: Some(28),
+            },
+            PrefixMatch {
+                prefix: net("fd00::/8"),
+                ge: None,
+                le: Some(64),
+            },
+        ]);
+        assert_eq!(named.terms[0].matches, std::slice::from_ref(&dn42));
+        assert_eq!(named.terms[1].matches[1], Match::Not(Box::new(dn42)));
+        let mut attrs = PathAttrs::default();
+        assert_eq!(
+            named.apply(&net("172.22.1.0/24"), &mut attrs),
+            Verdict::Accept
+        );
+        assert_eq!(named.apply(&net("10.0.0.0/8"), &mut attrs), Verdict::Reject);
+    }
+
     #[test]
     fn peer_address_given_or_derived() {
         let c = config(BGP);
