@@ -23,6 +23,9 @@ use wgrd_tests::{
 };
 
 const CONVERGE: Duration = Duration::from_secs(30);
+/// How long the LSDB stays unchanged before a failover is measured (the SPF throttle's
+/// longest hold, so no hold from the start is left).
+const SPF_QUIET: Duration = Duration::from_secs(5);
 
 fn bird_conf() -> String {
     r#"
@@ -533,6 +536,31 @@ fn triangle_reroute(name: &str, liveness_ms: Option<u32>) -> Result<Option<Durat
         "rA's fast failover toward rB armed",
         Duration::from_secs(10),
         armed,
+    )
+    .with_context(|| format!("rA log:\n{}", ra.log()))?;
+    // Steady state before the cut: no LSA (re)originated for SPF_QUIET on any router. An
+    // adjacency that flapped during the start (a DD exchange begun again) makes a burst
+    // of SPF runs, and the SPF throttle's hold grows with them (up to 5 s); a cut inside
+    // that window measures the throttle, not the failover.
+    let quiet = |router: &str| {
+        let sock = dir.path().join(format!("{router}.sock"));
+        wgrctl_json(&sock, &["ospf", "database"]).is_ok_and(|v| {
+            v.as_array().is_some_and(|lsas| {
+                !lsas.is_empty()
+                    && lsas
+                        .iter()
+                        .all(|l| l["age"].as_u64().is_some_and(|a| a >= SPF_QUIET.as_secs()))
+            })
+        })
+    };
+    wait_until(
+        "no LSA originated for a while (steady state)",
+        Duration::from_secs(30),
+        || {
+            ["10.255.0.1", "10.255.0.2", "10.255.0.3"]
+                .into_iter()
+                .all(quiet)
+        },
     )
     .with_context(|| format!("rA log:\n{}", ra.log()))?;
 
