@@ -78,6 +78,76 @@ async fn serve(dir: &Path, name: &str, control: Control) -> (ControlServer, Chan
     (server, channel)
 }
 
+/// r1 (from `r1_config(own key, peer key)`) and r2 (`config(2, ..)`, dialing r1) in eBGP
+/// across one loopback tunnel, each with its speaker and its API on a Unix socket.
+struct Pair {
+    _dir: tempfile::TempDir,
+    /// r1's key and r2's.
+    k1: PrivateKey,
+    k2: PrivateKey,
+    r1: Arc<Router>,
+    r2: Arc<Router>,
+    b1: bgp::BgpHandle,
+    b2: bgp::BgpHandle,
+    s1: ControlServer,
+    s2: ControlServer,
+    ch1: Channel,
+    ch2: Channel,
+}
+
+impl Pair {
+    async fn start(r1_config: impl FnOnce(&PrivateKey, &PrivateKey) -> Config) -> Pair {
+        let dir = tempfile::tempdir().unwrap();
+        let (k1, k2) = (PrivateKey::generate(), PrivateKey::generate());
+        let r1 = Arc::new(Router::start(r1_config(&k1, &k2)).await.unwrap());
+        let r1_addr: SocketAddr = (Ipv4Addr::LOCALHOST, r1.local_ports()[0]).into();
+        let r2 = Arc::new(
+            Router::start(config(2, &k2, &k1, Some(r1_addr)))
+                .await
+                .unwrap(),
+        );
+        let b1 = bgp::spawn(Arc::clone(&r1));
+        let b2 = bgp::spawn(Arc::clone(&r2));
+        let (s1, ch1) = serve(
+            dir.path(),
+            "r1.sock",
+            Control::new(Arc::clone(&r1), None).with_bgp(b1.client()),
+        )
+        .await;
+        let (s2, ch2) = serve(
+            dir.path(),
+            "r2.sock",
+            Control::new(Arc::clone(&r2), None).with_bgp(b2.client()),
+        )
+        .await;
+        Pair {
+            _dir: dir,
+            k1,
+            k2,
+            r1,
+            r2,
+            b1,
+            b2,
+            s1,
+            s2,
+            ch1,
+            ch2,
+        }
+    }
+
+    async fn shutdown(self) {
+        for s in [self.s1, self.s2] {
+            s.shutdown().await;
+        }
+        for b in [self.b1, self.b2] {
+            b.shutdown().await;
+        }
+        for r in [self.r1, self.r2] {
+            r.shutdown().await;
+        }
+    }
+}
+
 async fn neighbor(c: &mut Client) -> pb::BgpNeighbor {
     let mut n = c
         .list_neighbors(pb::ListBgpNeighborsRequest::default())
@@ -496,35 +566,10 @@ fn keeping_config(n: u8, key: &PrivateKey, peer: &PrivateKey, reject: bool) -> C
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kept_routes_are_listed_before_policy_and_a_policy_change_needs_no_refresh() {
-    let dir = tempfile::tempdir().unwrap();
-    let (k1, k2) = (PrivateKey::generate(), PrivateKey::generate());
-    let r1 = Arc::new(
-        Router::start(keeping_config(1, &k1, &k2, true))
-            .await
-            .unwrap(),
-    );
-    let r1_addr: SocketAddr = (Ipv4Addr::LOCALHOST, r1.local_ports()[0]).into();
-    let r2 = Arc::new(
-        Router::start(config(2, &k2, &k1, Some(r1_addr)))
-            .await
-            .unwrap(),
-    );
-    let b1 = bgp::spawn(Arc::clone(&r1));
-    let b2 = bgp::spawn(Arc::clone(&r2));
-    let (s1, ch1) = serve(
-        dir.path(),
-        "r1.sock",
-        Control::new(Arc::clone(&r1), None).with_bgp(b1.client()),
-    )
-    .await;
-    let (s2, ch2) = serve(
-        dir.path(),
-        "r2.sock",
-        Control::new(Arc::clone(&r2), None).with_bgp(b2.client()),
-    )
-    .await;
-    let mut c1 = Client::new(ch1);
-    let mut c2 = Client::new(ch2);
+    let pair = Pair::start(|k1, k2| keeping_config(1, k1, k2, true)).await;
+    let r1 = &pair.r1;
+    let mut c1 = Client::new(pair.ch1.clone());
+    let mut c2 = Client::new(pair.ch2.clone());
     let r2_net = "10.255.8.2/32";
     wait_until!(
         "r2's network reaches r1's kept table",
@@ -572,7 +617,9 @@ async fn kept_routes_are_listed_before_policy_and_a_policy_change_needs_no_refre
     // kept table. r2 is not asked to send anything again (no ROUTE-REFRESH): r1 gets no
     // UPDATE for it, and the session stays up.
     let before = neighbor(&mut c1).await;
-    r1.apply(keeping_config(1, &k1, &k2, false)).await.unwrap();
+    r1.apply(keeping_config(1, &pair.k1, &pair.k2, false))
+        .await
+        .unwrap();
     wait_until!(
         "r2's network is admitted",
         !paths(&mut c1, pb::BgpTable::LocRib, "", r2_net)
@@ -594,15 +641,7 @@ async fn kept_routes_are_listed_before_policy_and_a_policy_change_needs_no_refre
     );
     assert_eq!(after.state_name, "established");
 
-    for s in [s1, s2] {
-        s.shutdown().await;
-    }
-    for b in [b1, b2] {
-        b.shutdown().await;
-    }
-    for r in [r1, r2] {
-        r.shutdown().await;
-    }
+    pair.shutdown().await;
 }
 
 /// r1 keeps what r2 sends and imports only the prefixes of the `[[prefix-list]]`
@@ -648,25 +687,10 @@ fn listing_config(key: &PrivateKey, peer: &PrivateKey) -> Config {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_edited_prefix_list_applied_as_toml_admits_a_route_without_a_reset() {
     use prost::Message as _;
-    let dir = tempfile::tempdir().unwrap();
-    let (k1, k2) = (PrivateKey::generate(), PrivateKey::generate());
-    let r1 = Arc::new(Router::start(listing_config(&k1, &k2)).await.unwrap());
-    let r1_addr: SocketAddr = (Ipv4Addr::LOCALHOST, r1.local_ports()[0]).into();
-    let r2 = Arc::new(
-        Router::start(config(2, &k2, &k1, Some(r1_addr)))
-            .await
-            .unwrap(),
-    );
-    let b1 = bgp::spawn(Arc::clone(&r1));
-    let b2 = bgp::spawn(Arc::clone(&r2));
-    let (s1, ch1) = serve(
-        dir.path(),
-        "r1.sock",
-        Control::new(Arc::clone(&r1), None).with_bgp(b1.client()),
-    )
-    .await;
-    let mut c1 = Client::new(ch1.clone());
-    let mut system = pb::system_client::SystemClient::new(ch1);
+    let pair = Pair::start(listing_config).await;
+    let r1 = &pair.r1;
+    let mut c1 = Client::new(pair.ch1.clone());
+    let mut system = pb::system_client::SystemClient::new(pair.ch1.clone());
     let r2_net = "10.255.8.2/32";
     wait_until!(
         "r2's network reaches r1's kept table",
@@ -743,11 +767,5 @@ async fn an_edited_prefix_list_applied_as_toml_admits_a_route_without_a_reset() 
     );
     assert_eq!(after.state_name, "established");
 
-    s1.shutdown().await;
-    for b in [b1, b2] {
-        b.shutdown().await;
-    }
-    for r in [r1, r2] {
-        r.shutdown().await;
-    }
+    pair.shutdown().await;
 }
