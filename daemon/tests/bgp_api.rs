@@ -81,7 +81,7 @@ async fn serve(dir: &Path, name: &str, control: Control) -> (ControlServer, Chan
 /// r1 (from `r1_config(own key, peer key)`) and r2 (`config(2, ..)`, dialing r1) in eBGP
 /// across one loopback tunnel, each with its speaker and its API on a Unix socket.
 struct Pair {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     /// r1's key and r2's.
     k1: PrivateKey,
     k2: PrivateKey,
@@ -121,7 +121,7 @@ impl Pair {
         )
         .await;
         Pair {
-            _dir: dir,
+            dir,
             k1,
             k2,
             r1,
@@ -192,31 +192,10 @@ macro_rules! wait_until {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bgp_service_shows_sessions_and_paths_and_takes_commands() {
-    let dir = tempfile::tempdir().unwrap();
-    let (k1, k2) = (PrivateKey::generate(), PrivateKey::generate());
-    let r1 = Arc::new(Router::start(config(1, &k1, &k2, None)).await.unwrap());
-    let r1_addr: SocketAddr = (Ipv4Addr::LOCALHOST, r1.local_ports()[0]).into();
-    let r2 = Arc::new(
-        Router::start(config(2, &k2, &k1, Some(r1_addr)))
-            .await
-            .unwrap(),
-    );
-    let b1 = bgp::spawn(Arc::clone(&r1));
-    let b2 = bgp::spawn(Arc::clone(&r2));
-    let (s1, ch1) = serve(
-        dir.path(),
-        "r1.sock",
-        Control::new(Arc::clone(&r1), None).with_bgp(b1.client()),
-    )
-    .await;
-    let (s2, ch2) = serve(
-        dir.path(),
-        "r2.sock",
-        Control::new(Arc::clone(&r2), None).with_bgp(b2.client()),
-    )
-    .await;
-    let mut c1 = Client::new(ch1.clone());
-    let mut c2 = Client::new(ch2);
+    let pair = Pair::start(|k1, k2| config(1, k1, k2, None)).await;
+    let (r1, dir) = (&pair.r1, &pair.dir);
+    let mut c1 = Client::new(pair.ch1.clone());
+    let mut c2 = Client::new(pair.ch2.clone());
 
     wait_until!(
         "the session established on both sides",
@@ -436,7 +415,7 @@ async fn bgp_service_shows_sessions_and_paths_and_takes_commands() {
 
     // Events: the initial state has the neighbor; a hard reset shows up as changes, down
     // and established again.
-    let mut events = pb::events_client::EventsClient::new(ch1)
+    let mut events = pb::events_client::EventsClient::new(pair.ch1.clone())
         .watch(pb::WatchRequest {})
         .await
         .unwrap()
@@ -491,14 +470,14 @@ async fn bgp_service_shows_sessions_and_paths_and_takes_commands() {
     assert!(neighbor(&mut c1).await.established_transitions > n.established_transitions);
 
     // Without a speaker, and with a speaker but no [bgp]: FAILED_PRECONDITION.
-    let (bare, ch) = serve(dir.path(), "bare.sock", Control::new(Arc::clone(&r1), None)).await;
+    let (bare, ch) = serve(dir.path(), "bare.sock", Control::new(Arc::clone(r1), None)).await;
     let e = Client::new(ch)
         .get_bgp(pb::GetBgpRequest {})
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition);
     assert_eq!(e.message(), "BGP is not enabled");
-    let mut plain = config(1, &PrivateKey::generate(), &k2, None);
+    let mut plain = config(1, &PrivateKey::generate(), &pair.k2, None);
     plain.bgp = None;
     plain.policies.clear();
     let r3 = Arc::new(Router::start(plain).await.unwrap());
@@ -526,15 +505,12 @@ async fn bgp_service_shows_sessions_and_paths_and_takes_commands() {
         assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
     }
 
-    for s in [bare, s1, s2, s3] {
+    for s in [bare, s3] {
         s.shutdown().await;
     }
-    for b in [b1, b2, b3] {
-        b.shutdown().await;
-    }
-    for r in [r1, r2, r3] {
-        r.shutdown().await;
-    }
+    b3.shutdown().await;
+    r3.shutdown().await;
+    pair.shutdown().await;
 }
 
 /// r1 keeps what r2 sends and rejects r2's network (10.255.8.2/32) by import policy.

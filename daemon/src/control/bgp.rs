@@ -87,13 +87,12 @@ fn neighbor_key(s: &BgpStatus, field: &str, text: &str) -> Result<IpAddr, Status
 /// A neighbor's key as the API shows a path's peer: `fe80::1%to-r2` when it is scoped to
 /// a tunnel, the address otherwise.
 fn peer_text(s: &BgpStatus, key: IpAddr) -> String {
-    match s.neighbors.iter().find(|n| n.key == key) {
-        Some(n) if scope::scope(key).is_some() => {
-            format!("{}%{}", n.address, n.tunnel.as_deref().unwrap_or_default())
-        }
-        Some(n) => n.address.to_string(),
-        None => scope::unscoped(key).to_string(),
-    }
+    let tunnel = s
+        .neighbors
+        .iter()
+        .find(|n| n.key == key)
+        .and_then(|n| n.tunnel.clone());
+    scope::describe(key, |_| tunnel.clone())
 }
 
 fn invalid(problems: Vec<String>) -> Status {
