@@ -7,6 +7,7 @@
 //! - [`dataplane`]: tunnels, UDP, the FIB, the per-packet forwarding decision, the host TUN;
 //! - [`routing`]: the RIB that feeds the FIB;
 //! - [`nat`]: masquerading and port forwarding through wgrd's own nftables table;
+//! - [`prefix_map`]: ordered maps keyed by prefix, packed for full tables;
 //! - [`stack`]: the userspace TCP (smoltcp) on the router's tunnel addresses, for BGP;
 //! - [`router`]: the wiring that builds all of the above from a config and runs it;
 //! - [`control`]: the gRPC API over the router.
@@ -16,6 +17,7 @@ pub mod control;
 pub mod dataplane;
 pub mod keys;
 pub mod nat;
+pub mod prefix_map;
 pub mod router;
 pub mod routing;
 pub mod stack;
