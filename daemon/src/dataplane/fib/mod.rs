@@ -23,7 +23,6 @@ mod v4;
 mod v6;
 
 use std::cell::RefCell;
-use std::collections::btree_map::Entry as MapEntry;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -37,6 +36,7 @@ use self::nexthop::{entry, entry_len, entry_nh, normalize, Entry, Interner, Slot
 use self::v4::V4Table;
 use self::v6::{Routes, V6Table};
 use crate::dataplane::{Egress, NextHop};
+use crate::prefix_map::ChunkMap;
 
 /// One change to the FIB. Prefixes need not be normalized: host bits are cleared.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -148,7 +148,7 @@ fn mask6(len: u8) -> u128 {
 /// from it and can always be checked against it.
 #[derive(Default)]
 struct Writer {
-    v4: BTreeMap<(u32, u8), u32>,
+    v4: ChunkMap<(u32, u8), u32>,
     v6: Routes,
     /// Per /16: how many v6 routes longer than /16 it holds (picks its layout).
     long6: HashMap<usize, usize>,
@@ -179,15 +179,15 @@ impl Writer {
     /// is new, or `None` if nothing changes (same next hop, or no index left). One search
     /// of the map per prefix (a full table is a million of them).
     fn upsert<K: Ord + Copy>(
-        map: &mut BTreeMap<K, u32>,
+        map: &mut ChunkMap<K, u32>,
         interner: &mut Interner,
         key: K,
         nh: &NextHop,
     ) -> Option<(u32, bool)> {
         let full = || tracing::error!("FIB next-hop table full; route not installed");
-        match map.entry(key) {
-            MapEntry::Occupied(mut o) => {
-                let old = *o.get();
+        match map.get_mut(&key) {
+            Some(slot) => {
+                let old = *slot;
                 if interner.next_hop(old) == Some(nh) {
                     return None;
                 }
@@ -196,15 +196,17 @@ impl Writer {
                     return None;
                 };
                 interner.release(old);
-                o.insert(i);
+                *slot = i;
                 Some((i, false))
             }
-            MapEntry::Vacant(v) => {
+            None => {
                 let Some(i) = interner.acquire(nh) else {
                     full();
                     return None;
                 };
-                v.insert(i);
+                // The map tries the run of its last insert first: a table arriving in
+                // prefix order costs no second full search.
+                map.insert(key, i);
                 Some((i, true))
             }
         }

@@ -12,13 +12,13 @@
 //! ("wide") keeps /17-/32 in its direct level, updated in place, and rebuilds only the
 //! trie of the /32 that changed. Either way the new parts are swapped in by the snapshot.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use super::nexthop::{entry, entry_len, overrides, Entry};
 
 /// The writer's IPv6 routes: (address, length) -> next-hop index.
-pub(super) type Routes = BTreeMap<(u128, u8), u32>;
+pub(super) type Routes = crate::prefix_map::ChunkMap<(u128, u8), u32>;
 
 const ROOT: usize = 1 << 16;
 /// A /16 with more routes longer than /16 than this becomes wide...

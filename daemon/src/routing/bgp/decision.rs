@@ -20,6 +20,7 @@
 use super::attr::{AsPath, Family, MpNextHop, Origin, PathAttrs};
 use super::message::UpdateRepr;
 use crate::dataplane::NextHop;
+use crate::prefix_map::PrefixMap;
 use crate::routing::rib::{Candidate, RouteSource};
 use ipnetwork::IpNetwork;
 use std::cmp::Ordering;
@@ -100,7 +101,7 @@ pub struct Applied {
 pub struct AdjRibIn {
     /// The prefixes of one UPDATE with one next hop share one `Path`: an entry is the
     /// prefix and a pointer.
-    routes: BTreeMap<IpNetwork, Arc<Path>>,
+    routes: PrefixMap<Arc<Path>>,
     /// Routes kept from a previous session (RFC 4724) and not announced or withdrawn since.
     stale: BTreeSet<IpNetwork>,
 }
@@ -115,7 +116,7 @@ impl AdjRibIn {
     pub fn get(&self, prefix: &IpNetwork) -> Option<&Path> {
         self.routes.get(prefix).map(|p| &**p)
     }
-    pub fn iter(&self) -> impl Iterator<Item = (&IpNetwork, &Path)> {
+    pub fn iter(&self) -> impl Iterator<Item = (IpNetwork, &Path)> {
         self.routes.iter().map(|(p, path)| (p, &**path))
     }
     /// Whether a prefix's route is stale (graceful restart).
@@ -229,17 +230,12 @@ impl AdjRibIn {
             match (refuse, path) {
                 (false, Some(new)) => {
                     // One search of the table per prefix.
-                    match self.routes.entry(*prefix) {
-                        std::collections::btree_map::Entry::Occupied(mut o) => {
-                            if o.get() != new {
-                                o.insert(new.clone());
-                                out.changed.push(*prefix);
-                            }
-                        }
-                        std::collections::btree_map::Entry::Vacant(v) => {
-                            v.insert(new.clone());
-                            out.changed.push(*prefix);
-                        }
+                    let (slot, inserted) = self.routes.get_or_insert_with(*prefix, || new.clone());
+                    if inserted {
+                        out.changed.push(*prefix);
+                    } else if slot != new {
+                        *slot = new.clone();
+                        out.changed.push(*prefix);
                     }
                 }
                 _ => {
@@ -255,7 +251,10 @@ impl AdjRibIn {
     /// Session down: every route goes. Returns the prefixes that were present.
     pub fn clear(&mut self) -> BTreeSet<IpNetwork> {
         self.stale.clear();
-        std::mem::take(&mut self.routes).into_keys().collect()
+        std::mem::take(&mut self.routes)
+            .into_entries()
+            .map(|(p, _)| p)
+            .collect()
     }
 
     /// Graceful restart: the routes of `keep` become stale, the others go (returned).
@@ -264,12 +263,11 @@ impl AdjRibIn {
             .routes
             .keys()
             .filter(|p| !keep.contains(&family_of(p)))
-            .copied()
             .collect();
         for p in &gone {
             self.routes.remove(p);
         }
-        self.stale = self.routes.keys().copied().collect();
+        self.stale = self.routes.keys().collect();
         gone
     }
 
@@ -291,13 +289,8 @@ impl AdjRibIn {
     /// Forgets every route that is not stale (a new session starts from these).
     fn keep_only_stale(&mut self) -> BTreeSet<IpNetwork> {
         let stale = &self.stale;
-        let gone: BTreeSet<IpNetwork> = self
-            .routes
-            .keys()
-            .filter(|p| !stale.contains(p))
-            .copied()
-            .collect();
-        self.routes.retain(|p, _| stale.contains(p));
+        let gone: BTreeSet<IpNetwork> = self.routes.keys().filter(|p| !stale.contains(p)).collect();
+        self.routes.retain(|p, _| stale.contains(&p));
         gone
     }
 }
@@ -552,7 +545,7 @@ impl Decision {
             t.routes
                 .iter()
                 .filter(|(_, path)| next_hops.contains(&path.next_hop))
-                .map(|(p, _)| *p)
+                .map(|(p, _)| p)
                 .collect()
         })
     }
@@ -597,7 +590,7 @@ impl Decision {
     where
         R: Fn(&PeerInfo, IpAddr) -> Option<Resolution>,
     {
-        let prefixes: BTreeSet<&IpNetwork> = self
+        let prefixes: BTreeSet<IpNetwork> = self
             .peers
             .values()
             .flat_map(|(_, t)| t.routes.keys())
@@ -605,8 +598,8 @@ impl Decision {
         prefixes
             .into_iter()
             .filter_map(|p| {
-                let sel = self.select(p, resolve)?;
-                Some((*p, sel.best.peer, sel.best.path))
+                let sel = self.select(&p, resolve)?;
+                Some((p, sel.best.peer, sel.best.path))
             })
             .collect()
     }
@@ -616,14 +609,14 @@ impl Decision {
     where
         R: Fn(&PeerInfo, IpAddr) -> Option<Resolution>,
     {
-        let prefixes: BTreeSet<&IpNetwork> = self
+        let prefixes: BTreeSet<IpNetwork> = self
             .peers
             .values()
             .flat_map(|(_, t)| t.routes.keys())
             .collect();
         prefixes
             .into_iter()
-            .filter_map(|p| self.candidate(p, resolve))
+            .filter_map(|p| self.candidate(&p, resolve))
             .collect()
     }
 }

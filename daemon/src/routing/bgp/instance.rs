@@ -43,6 +43,7 @@ use super::fsm::{
 };
 use super::message::{Framer, Message, RouteRefreshRepr, UpdateRepr};
 use super::policy::{effective_verdict, Policy, Verdict};
+use crate::prefix_map::PrefixMap;
 use crate::routing::rib::Candidate;
 use ipnetwork::IpNetwork;
 use std::borrow::Cow;
@@ -174,7 +175,7 @@ pub struct Instance {
     /// The BGP route set as the RIB was told it: one candidate per prefix. Prefixes
     /// decided alike in one pass (one UPDATE's) share one `Installed`: an entry is the
     /// prefix and a pointer.
-    routes: BTreeMap<IpNetwork, Arc<Installed>>,
+    routes: PrefixMap<Arc<Installed>>,
     /// Prefixes touched by the input being handled, decided again before it returns
     /// (repeats allowed: sorted and deduplicated once, cheaper than a set per insert).
     dirty: Vec<IpNetwork>,
@@ -196,14 +197,14 @@ impl Instance {
             decision,
             cfg,
             neighbors,
-            routes: BTreeMap::new(),
+            routes: PrefixMap::new(),
             dirty: Vec::new(),
             resolved: HashMap::new(),
         }
     }
 
     /// The BGP route set (what the RIB has from us), by prefix.
-    pub fn routes(&self) -> &BTreeMap<IpNetwork, Arc<Installed>> {
+    pub fn routes(&self) -> &PrefixMap<Arc<Installed>> {
         &self.routes
     }
 
@@ -731,16 +732,18 @@ impl Instance {
         let mut last: Option<Arc<Installed>> = None;
         for (p, c) in dirty.iter().zip(candidates) {
             match c {
-                Some(c) => match self.routes.entry(*p) {
-                    std::collections::btree_map::Entry::Occupied(mut o) => {
-                        if **o.get() != c {
+                Some(c) => match self.routes.get_mut(p) {
+                    Some(slot) => {
+                        if **slot != c {
                             delta.changed.push(c.candidate(*p));
-                            o.insert(shared_installed(&mut last, c));
+                            *slot = shared_installed(&mut last, c);
                         }
                     }
-                    std::collections::btree_map::Entry::Vacant(v) => {
+                    None => {
                         delta.changed.push(c.candidate(*p));
-                        v.insert(shared_installed(&mut last, c));
+                        // The map tries the run of its last insert first: a table
+                        // decided in prefix order costs no second full search.
+                        self.routes.insert(*p, shared_installed(&mut last, c));
                     }
                 },
                 None => {
@@ -811,7 +814,7 @@ impl Instance {
 
 /// Whether a resolution goes through one of our own routes with that next hop (what
 /// the FIB then holds is BGP's: a BGP next hop must not resolve through BGP).
-fn through_own(routes: &BTreeMap<IpNetwork, Arc<Installed>>, r: &Resolution) -> bool {
+fn through_own(routes: &PrefixMap<Arc<Installed>>, r: &Resolution) -> bool {
     r.via
         .and_then(|via| routes.get(&via))
         .is_some_and(|own| own.next_hop == r.next_hop)

@@ -1223,7 +1223,7 @@ impl Speaker {
                 if let Some(t) = i.decision().adj_rib_in(addr) {
                     for (p, path) in t.iter().filter(|(p, _)| wanted(p)) {
                         out.push(PathInfo {
-                            prefix: *p,
+                            prefix: p,
                             peer: Some(addr),
                             next_hop: Some(path.next_hop),
                             attrs: (*path.attrs).clone(),
@@ -1286,11 +1286,11 @@ impl Speaker {
                     };
                     for (p, path) in t.iter().filter(|(p, _)| wanted(p)) {
                         out.push(PathInfo {
-                            prefix: *p,
+                            prefix: p,
                             peer: Some(addr),
                             next_hop: Some(path.next_hop),
                             attrs: (*path.attrs).clone(),
-                            best: best.get(p) == Some(&addr),
+                            best: best.get(&p) == Some(&addr),
                         });
                     }
                 }

@@ -113,7 +113,7 @@ fn run(
 fn last_routes(i: &Instance, outs: &[Output]) -> Option<Vec<IpNetwork>> {
     outs.iter()
         .any(|o| matches!(o, Output::Routes(_)))
-        .then(|| i.routes().keys().copied().collect())
+        .then(|| i.routes().keys().collect())
 }
 
 #[test]
@@ -194,7 +194,10 @@ fn next_hop_never_resolves_through_our_own_route() {
         vec![(vec![own], vec![])],
         "resolved through the other route"
     );
-    assert_eq!(b.routes()[&own].next_hop, NextHop::Tunnel(TunnelId(8)));
+    assert_eq!(
+        b.routes().get(&own).expect("own route").next_hop,
+        NextHop::Tunnel(TunnelId(8))
+    );
     // Now the FIB holds exactly our route: refused, the route goes.
     let outs = b.resolution_changed(&via(8));
     assert_eq!(routes_out(&outs), removed(own));
@@ -407,7 +410,7 @@ impl Net {
     }
 
     fn routes(&self, n: u8) -> Vec<IpNetwork> {
-        self.node(n).routes().keys().copied().collect()
+        self.node(n).routes().keys().collect()
     }
 
     /// The route node `n` holds for `p` from neighbor `from` (its Adj-RIB-In).
@@ -949,7 +952,7 @@ where
     R: Fn(&PeerInfo, IpAddr) -> Option<Resolution>,
 {
     let full: Vec<Candidate> = hub.decision().candidates(resolve);
-    let have: Vec<Candidate> = hub.routes().iter().map(|(p, r)| r.candidate(*p)).collect();
+    let have: Vec<Candidate> = hub.routes().iter().map(|(p, r)| r.candidate(p)).collect();
     assert_eq!(have, full, "RIB candidates");
     let best = hub.decision().best_paths(resolve);
     let cluster_id = hub.decision().cluster_id().expect("router id");
@@ -1152,7 +1155,7 @@ proptest::proptest! {
                 let sent: Vec<IpNetwork> = net.node(k).neighbor(hub).expect("hub").adj_rib_out.iter().map(|(p, _)| *p).collect();
                 proptest::prop_assert_eq!(&pre, &sent, "kept from {}", k);
                 let post = net.node(1).decision().adj_rib_in(ip(k));
-                proptest::prop_assert!(post.is_none_or(|t| t.iter().all(|(p, _)| pre.contains(p))));
+                proptest::prop_assert!(post.is_none_or(|t| t.iter().all(|(p, _)| pre.contains(&p))));
             }
         }
     }
@@ -1267,7 +1270,7 @@ fn kept_table_holds_rejected_routes_and_follows_withdrawals() {
     a_to_b(&mut a, &mut b, outs);
     assert_eq!(kept(&b, A), vec![net("10.1.0.0/24"), net("10.1.1.0/24")]);
     assert_eq!(
-        b.routes().keys().copied().collect::<Vec<_>>(),
+        b.routes().keys().collect::<Vec<_>>(),
         vec![net("10.1.1.0/24")]
     );
     let fewer = with_originated(BTreeMap::new(), "10.1.1.0/24");
@@ -1275,7 +1278,7 @@ fn kept_table_holds_rejected_routes_and_follows_withdrawals() {
     a_to_b(&mut a, &mut b, outs);
     assert_eq!(kept(&b, A), vec![net("10.1.1.0/24")]);
     assert_eq!(
-        b.routes().keys().copied().collect::<Vec<_>>(),
+        b.routes().keys().collect::<Vec<_>>(),
         vec![net("10.1.1.0/24")]
     );
 
