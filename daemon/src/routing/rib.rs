@@ -94,20 +94,27 @@ fn normalize(prefix: IpNetwork) -> IpNetwork {
     IpNetwork::new(prefix.network(), prefix.prefix()).unwrap_or(prefix)
 }
 
-/// A candidate as the table keeps it: its prefix is the table's key, not repeated.
+/// A candidate as the table keeps it: its prefix is the table's key, not repeated, and
+/// its next hop shared with the prefixes around it (a full table has a handful of next
+/// hops for a million prefixes): 16 bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Offer {
     source: RouteSource,
     metric: u32,
-    next_hop: NextHop,
+    next_hop: Arc<NextHop>,
 }
 
 impl Offer {
-    fn from_candidate(c: Candidate) -> Offer {
+    /// `last`: the next hop of the previous offer, shared when equal.
+    fn from_candidate(c: Candidate, last: &mut Option<Arc<NextHop>>) -> Offer {
+        let next_hop = match last {
+            Some(l) if **l == c.next_hop => Arc::clone(l),
+            _ => Arc::clone(last.insert(Arc::new(c.next_hop))),
+        };
         Offer {
             source: c.source,
             metric: c.metric,
-            next_hop: c.next_hop,
+            next_hop,
         }
     }
 
@@ -119,7 +126,7 @@ impl Offer {
         Candidate {
             prefix,
             source: self.source,
-            next_hop: self.next_hop,
+            next_hop: Arc::unwrap_or_clone(self.next_hop),
             metric: self.metric,
         }
     }
@@ -131,12 +138,13 @@ impl Offer {
 
 /// The candidates of one prefix, most preferred first; never empty. Almost every prefix
 /// of a big table has exactly one (a BGP full table), which is kept inline: no heap
-/// allocation per prefix.
+/// allocation per prefix, and the rare list is boxed so that the inline case stays 16
+/// bytes.
 #[derive(Clone, Debug)]
 enum Candidates {
     One(Offer),
     /// Two or more.
-    Many(Vec<Offer>),
+    Many(Box<Vec<Offer>>),
 }
 
 impl Candidates {
@@ -160,9 +168,9 @@ impl Candidates {
 
     /// Adds `offer`, replacing the candidate of the same protocol, in preference order.
     fn offer(&mut self, offer: Offer) {
-        let mut all = match std::mem::replace(self, Candidates::Many(Vec::new())) {
-            Candidates::One(o) if o.source.same_protocol(offer.source) => Vec::new(),
-            Candidates::One(o) => vec![o],
+        let mut all = match std::mem::replace(self, Candidates::Many(Box::default())) {
+            Candidates::One(o) if o.source.same_protocol(offer.source) => Box::default(),
+            Candidates::One(o) => Box::new(vec![o]),
             Candidates::Many(v) => v,
         };
         all.retain(|o| !o.source.same_protocol(offer.source));
@@ -198,6 +206,9 @@ impl Candidates {
 /// same memory, every prefix a cache miss. `PrefixMap` packs the in-order load.
 type Table = PrefixMap<Candidates>;
 
+// What a prefix of a full table costs in the RIB besides its key.
+const _: () = assert!(std::mem::size_of::<Candidates>() == 16);
+
 /// One touch of a prefix by a call: its best route just before and just after. A call
 /// may touch a prefix more than once; its change is from the first `before` to the last
 /// `after` (see [`Rib::commit`]). Keeping `after` spares commit a second search of the
@@ -218,6 +229,8 @@ pub struct Rib {
     pushed: u64,
     /// A copy for "what would change" questions: computes changes, pushes nothing.
     detached: bool,
+    /// The next hop offered last, shared by the next offer when equal.
+    last_next_hop: Option<Arc<NextHop>>,
 }
 
 impl std::fmt::Debug for Rib {
@@ -235,6 +248,7 @@ impl Rib {
             routes: Table::new(),
             pushed: 0,
             detached: false,
+            last_next_hop: None,
         }
     }
 
@@ -247,6 +261,7 @@ impl Rib {
             routes: self.routes.clone(),
             pushed: self.pushed,
             detached: true,
+            last_next_hop: None,
         }
     }
 
@@ -361,7 +376,7 @@ impl Rib {
 
     fn offer(&mut self, c: Candidate, notes: &mut Notes) {
         let prefix = normalize(c.prefix);
-        let mut fresh = Some(Offer::from_candidate(c));
+        let mut fresh = Some(Offer::from_candidate(c, &mut self.last_next_hop));
         // One search of the (large) table per prefix: the entry serves the note too.
         let (cs, inserted) = self.routes.get_or_insert_with(prefix, || {
             Candidates::One(fresh.take().expect("made once, taken once"))
@@ -417,7 +432,7 @@ impl Rib {
             let new_nh = new.as_ref().map(|o| &o.next_hop);
             if old_nh != new_nh {
                 batch.push(match new_nh {
-                    Some(nh) => FibChange::Upsert(prefix, nh.clone()),
+                    Some(nh) => FibChange::Upsert(prefix, NextHop::clone(nh)),
                     None => FibChange::Remove(prefix),
                 });
             }

@@ -532,6 +532,11 @@ async fn run(
             e = conn_rx.recv() => {
                 if let Some(e) = e {
                     s.conn_event(e).await;
+                    // Our own installs are router events too: taken now, a table load
+                    // does not pile up a copy of every change in the event queue.
+                    if !s.drain_router_events(&mut events, None).await {
+                        break 'run;
+                    }
                 }
             }
             e = io_rx.recv() => {
@@ -544,20 +549,8 @@ async fn run(
                 None => break,
             },
             e = events.recv() => {
-                // Everything queued at once: a lag costs a full re-read of the RIB,
-                // and every RIB batch (ours included) is an event.
-                let mut next = Some(e);
-                while let Some(e) = next.take() {
-                    if !s.router_event(e).await {
-                        break 'run;
-                    }
-                    next = match events.try_recv() {
-                        Ok(e) => Some(Ok(e)),
-                        Err(broadcast::error::TryRecvError::Lagged(n)) => {
-                            Some(Err(broadcast::error::RecvError::Lagged(n)))
-                        }
-                        Err(_) => None,
-                    };
+                if !s.drain_router_events(&mut events, Some(e)).await {
+                    break 'run;
                 }
             }
             _ = poll.tick() => {
@@ -584,6 +577,32 @@ async fn run(
 impl Speaker {
     fn resolver(&self) -> Resolver {
         self.resolver.clone()
+    }
+
+    /// `first` and every router event already queued, all at once: a lag costs a full
+    /// re-read of the RIB, and every RIB batch (ours included) is an event. False when
+    /// the router is gone.
+    async fn drain_router_events(
+        &mut self,
+        events: &mut broadcast::Receiver<RouterEvent>,
+        first: Option<Result<RouterEvent, broadcast::error::RecvError>>,
+    ) -> bool {
+        let mut next = first;
+        loop {
+            let e = match next.take() {
+                Some(e) => e,
+                None => match events.try_recv() {
+                    Ok(e) => Ok(e),
+                    Err(broadcast::error::TryRecvError::Lagged(n)) => {
+                        Err(broadcast::error::RecvError::Lagged(n))
+                    }
+                    Err(_) => return true,
+                },
+            };
+            if !self.router_event(e).await {
+                return false;
+            }
+        }
     }
 
     /// One router event; false when the router is gone.
