@@ -109,34 +109,33 @@ pub enum RouterEvent {
 /// rendered later names its tunnels as they were named when it changed.
 #[derive(Clone)]
 pub struct RouteBatch {
-    /// Each changed prefix with its new best route; the old one is not kept (nothing
-    /// downstream needs it, and a table load has a million of these in flight).
-    changes: Arc<Vec<(IpNetwork, Option<Candidate>)>>,
+    changes: Arc<Vec<RibChange>>,
     tunnels: Arc<TunnelTable>,
 }
 
 impl RouteBatch {
     pub(crate) fn new(changes: Vec<RibChange>, tunnels: Arc<TunnelTable>) -> RouteBatch {
         RouteBatch {
-            changes: Arc::new(changes.into_iter().map(|c| (c.prefix, c.new)).collect()),
+            changes: Arc::new(changes),
             tunnels,
         }
     }
 
     /// Each changed prefix with its new best route (None: the prefix is gone).
     pub fn best_routes(&self) -> impl ExactSizeIterator<Item = (IpNetwork, Option<&Candidate>)> {
-        self.changes.iter().map(|(p, new)| (*p, new.as_ref()))
+        self.changes.iter().map(|c| (c.prefix, c.new.as_ref()))
     }
 
     /// The same as [`RouteBatch::best_routes`], rendered for the API (built on demand).
     pub fn route_infos(
         &self,
     ) -> impl ExactSizeIterator<Item = (IpNetwork, Option<RouteInfo>)> + '_ {
-        self.changes.iter().map(|(p, new)| {
-            let route = new
+        self.changes.iter().map(|c| {
+            let route = c
+                .new
                 .as_ref()
                 .map(|best| super::route_info(best, true, &self.tunnels));
-            (*p, route)
+            (c.prefix, route)
         })
     }
 }

@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 use ipnetwork::IpNetwork;
 
-use crate::dataplane::fib::{Fib, FibChange};
+use crate::dataplane::fib::{Fib, FibChange, Interner};
 use crate::dataplane::NextHop;
 use crate::prefix_map::PrefixMap;
 
@@ -80,12 +80,11 @@ pub struct Candidate {
     pub metric: u32,
 }
 
-/// The best route of a prefix changed: `old` was installed, `new` is now (either may be
-/// absent). Emitted once per prefix per call, only when something differs.
+/// The best route of a prefix changed: `new` is installed now (None: the prefix has no
+/// route left). Emitted once per prefix per call, only when something differs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RibChange {
     pub prefix: IpNetwork,
-    pub old: Option<Candidate>,
     pub new: Option<Candidate>,
 }
 
@@ -95,42 +94,17 @@ fn normalize(prefix: IpNetwork) -> IpNetwork {
 }
 
 /// A candidate as the table keeps it: its prefix is the table's key, not repeated, and
-/// its next hop shared with the prefixes around it (a full table has a handful of next
-/// hops for a million prefixes): 16 bytes.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// its next hop an index into the RIB's next-hop table (a full table has a handful of
+/// next hops for a million prefixes): 12 bytes, copied freely, compared as integers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Offer {
     source: RouteSource,
     metric: u32,
-    next_hop: Arc<NextHop>,
+    /// Holds one reference in [`Rib::next_hops`] while in the table.
+    next_hop: u32,
 }
 
 impl Offer {
-    /// `last`: the next hop of the previous offer, shared when equal.
-    fn from_candidate(c: Candidate, last: &mut Option<Arc<NextHop>>) -> Offer {
-        let next_hop = match last {
-            Some(l) if **l == c.next_hop => Arc::clone(l),
-            _ => Arc::clone(last.insert(Arc::new(c.next_hop))),
-        };
-        Offer {
-            source: c.source,
-            metric: c.metric,
-            next_hop,
-        }
-    }
-
-    fn to_candidate(&self, prefix: IpNetwork) -> Candidate {
-        self.clone().into_candidate(prefix)
-    }
-
-    fn into_candidate(self, prefix: IpNetwork) -> Candidate {
-        Candidate {
-            prefix,
-            source: self.source,
-            next_hop: Arc::unwrap_or_clone(self.next_hop),
-            metric: self.metric,
-        }
-    }
-
     fn preference(&self) -> (u8, u32, RouteSource) {
         (self.source.admin_distance(), self.metric, self.source)
     }
@@ -167,34 +141,44 @@ impl Candidates {
     }
 
     /// Adds `offer`, replacing the candidate of the same protocol, in preference order.
-    fn offer(&mut self, offer: Offer) {
-        let mut all = match std::mem::replace(self, Candidates::Many(Box::default())) {
-            Candidates::One(o) if o.source.same_protocol(offer.source) => Box::default(),
+    /// Returns the replaced candidate's next hop (its reference is the caller's to drop).
+    fn offer(&mut self, offer: Offer) -> Option<u32> {
+        let mut all = match std::mem::replace(self, Candidates::One(offer)) {
+            Candidates::One(o) if o.source.same_protocol(offer.source) => {
+                return Some(o.next_hop);
+            }
             Candidates::One(o) => Box::new(vec![o]),
             Candidates::Many(v) => v,
         };
-        all.retain(|o| !o.source.same_protocol(offer.source));
+        let replaced = all
+            .iter()
+            .position(|o| o.source.same_protocol(offer.source))
+            .map(|i| all.remove(i).next_hop);
         if all.is_empty() {
-            *self = Candidates::One(offer);
-            return;
+            return replaced;
         }
         let at = all.partition_point(|o| o.preference() <= offer.preference());
         all.insert(at, offer);
         *self = Candidates::Many(all);
+        replaced
     }
 
-    /// Removes the candidate of `source`'s protocol; false when nothing is left (the
-    /// caller then drops the prefix).
-    fn withdraw(&mut self, source: RouteSource) -> bool {
+    /// Removes the candidate of `source`'s protocol: its next hop (the reference is the
+    /// caller's to drop) and whether any candidate is left (if not, the caller drops the
+    /// prefix). None if the protocol had no candidate here.
+    fn withdraw(&mut self, source: RouteSource) -> Option<(u32, bool)> {
         match self {
-            Candidates::One(o) => !o.source.same_protocol(source),
+            Candidates::One(o) => o
+                .source
+                .same_protocol(source)
+                .then_some((o.next_hop, false)),
             Candidates::Many(v) => {
-                v.retain(|o| !o.source.same_protocol(source));
+                let i = v.iter().position(|o| o.source.same_protocol(source))?;
+                let gone = v.remove(i).next_hop;
                 if v.len() == 1 {
-                    let last = v.remove(0);
-                    *self = Candidates::One(last);
+                    *self = Candidates::One(v[0]);
                 }
-                !self.as_slice().is_empty()
+                Some((gone, true))
             }
         }
     }
@@ -207,7 +191,7 @@ impl Candidates {
 type Table = PrefixMap<Candidates>;
 
 // What a prefix of a full table costs in the RIB besides its key.
-const _: () = assert!(std::mem::size_of::<Candidates>() == 16);
+const _: () = assert!(std::mem::size_of::<Candidates>() <= 16);
 
 /// One touch of a prefix by a call: its best route just before and just after. A call
 /// may touch a prefix more than once; its change is from the first `before` to the last
@@ -229,8 +213,8 @@ pub struct Rib {
     pushed: u64,
     /// A copy for "what would change" questions: computes changes, pushes nothing.
     detached: bool,
-    /// The next hop offered last, shared by the next offer when equal.
-    last_next_hop: Option<Arc<NextHop>>,
+    /// The next hops the candidates refer to, by index, with reference counts.
+    next_hops: Interner,
 }
 
 impl std::fmt::Debug for Rib {
@@ -248,7 +232,7 @@ impl Rib {
             routes: Table::new(),
             pushed: 0,
             detached: false,
-            last_next_hop: None,
+            next_hops: Interner::default(),
         }
     }
 
@@ -261,7 +245,7 @@ impl Rib {
             routes: self.routes.clone(),
             pushed: self.pushed,
             detached: true,
-            last_next_hop: None,
+            next_hops: self.next_hops.clone(),
         }
     }
 
@@ -279,13 +263,14 @@ impl Rib {
         remove: Vec<(IpNetwork, RouteSource)>,
     ) -> Vec<RibChange> {
         let mut notes = Notes::with_capacity(add.len() + remove.len());
+        let mut released = Vec::new();
         for (prefix, source) in remove {
-            self.withdraw(normalize(prefix), source, &mut notes);
+            self.withdraw(normalize(prefix), source, &mut notes, &mut released);
         }
         for c in add {
-            self.offer(c, &mut notes);
+            self.offer(c, &mut notes, &mut released);
         }
-        self.commit(notes)
+        self.commit(notes, released)
     }
 
     /// Makes `candidates` the complete set from `source`'s protocol: what is missing is
@@ -313,32 +298,35 @@ impl Rib {
             .map(|(p, _)| p)
             .collect();
         let mut notes = Notes::with_capacity(stale.len() + wanted.len());
+        let mut released = Vec::new();
         for p in stale {
-            self.withdraw(p, source, &mut notes);
+            self.withdraw(p, source, &mut notes, &mut released);
         }
         for c in wanted.into_values() {
-            self.offer(c, &mut notes);
+            self.offer(c, &mut notes, &mut released);
         }
-        self.commit(notes)
+        self.commit(notes, released)
     }
 
     /// Every candidate, sorted by prefix, the selected one first within a prefix.
     pub fn candidates(&self) -> Vec<Candidate> {
         self.routes
             .iter()
-            .flat_map(|(p, cs)| cs.as_slice().iter().map(move |o| o.to_candidate(p)))
+            .flat_map(|(p, cs)| cs.as_slice().iter().map(move |o| self.candidate(p, o)))
             .collect()
     }
 
     /// The selected route for exactly `prefix` (host bits ignored).
     pub fn best(&self, prefix: IpNetwork) -> Option<Candidate> {
         let prefix = normalize(prefix);
-        Some(self.routes.get(&prefix)?.best().to_candidate(prefix))
+        Some(self.candidate(prefix, self.routes.get(&prefix)?.best()))
     }
 
     /// The selected route of every prefix, sorted by prefix.
     pub fn best_routes(&self) -> impl Iterator<Item = Candidate> + '_ {
-        self.routes.iter().map(|(p, cs)| cs.best().to_candidate(p))
+        self.routes
+            .iter()
+            .map(|(p, cs)| self.candidate(p, cs.best()))
     }
 
     /// Number of prefixes with at least one candidate.
@@ -350,7 +338,30 @@ impl Rib {
         self.routes.is_empty()
     }
 
-    fn withdraw(&mut self, prefix: IpNetwork, source: RouteSource, notes: &mut Notes) {
+    fn next_hop(&self, i: u32) -> NextHop {
+        // Every offer in the table holds a reference on its index.
+        self.next_hops
+            .next_hop(i)
+            .cloned()
+            .unwrap_or(NextHop::Blackhole)
+    }
+
+    fn candidate(&self, prefix: IpNetwork, o: &Offer) -> Candidate {
+        Candidate {
+            prefix,
+            source: o.source,
+            next_hop: self.next_hop(o.next_hop),
+            metric: o.metric,
+        }
+    }
+
+    fn withdraw(
+        &mut self,
+        prefix: IpNetwork,
+        source: RouteSource,
+        notes: &mut Notes,
+        released: &mut Vec<u32>,
+    ) {
         let Some(cs) = self.routes.get_mut(&prefix) else {
             notes.push(Note {
                 prefix,
@@ -359,13 +370,19 @@ impl Rib {
             });
             return;
         };
-        let before = Some(cs.best().clone());
-        let after = if cs.withdraw(source) {
-            Some(cs.best().clone())
-        } else {
-            // The map's last-used run is this prefix's: no second search of the table.
-            self.routes.remove(&prefix);
-            None
+        let before = Some(*cs.best());
+        let after = match cs.withdraw(source) {
+            None => before,
+            Some((nh, left)) => {
+                released.push(nh);
+                if left {
+                    Some(*cs.best())
+                } else {
+                    // The map's last-used run is this prefix's: no second full search.
+                    self.routes.remove(&prefix);
+                    None
+                }
+            }
         };
         notes.push(Note {
             prefix,
@@ -374,35 +391,44 @@ impl Rib {
         });
     }
 
-    fn offer(&mut self, c: Candidate, notes: &mut Notes) {
+    fn offer(&mut self, c: Candidate, notes: &mut Notes, released: &mut Vec<u32>) {
         let prefix = normalize(c.prefix);
-        let mut fresh = Some(Offer::from_candidate(c, &mut self.last_next_hop));
+        let Some(next_hop) = self.next_hops.acquire(&c.next_hop) else {
+            tracing::error!(%prefix, "RIB next-hop table full; route not installed");
+            return;
+        };
+        let offer = Offer {
+            source: c.source,
+            metric: c.metric,
+            next_hop,
+        };
         // One search of the (large) table per prefix: the entry serves the note too.
-        let (cs, inserted) = self.routes.get_or_insert_with(prefix, || {
-            Candidates::One(fresh.take().expect("made once, taken once"))
-        });
+        let (cs, inserted) = self
+            .routes
+            .get_or_insert_with(prefix, || Candidates::One(offer));
         let before = if inserted {
             None
         } else {
-            let before = Some(cs.best().clone());
-            if let Some(offer) = fresh {
-                if !cs.as_slice().contains(&offer) {
-                    cs.offer(offer);
-                }
+            let before = Some(*cs.best());
+            if cs.as_slice().contains(&offer) {
+                released.push(next_hop);
+            } else if let Some(replaced) = cs.offer(offer) {
+                released.push(replaced);
             }
             before
         };
         notes.push(Note {
             prefix,
             before,
-            after: Some(cs.best().clone()),
+            after: Some(*cs.best()),
         });
     }
 
     /// Compares each touched prefix's best route with what it was, pushes the next-hop
     /// differences to the FIB in one batch, and reports the best-route differences in
-    /// prefix order.
-    fn commit(&mut self, mut notes: Notes) -> Vec<RibChange> {
+    /// prefix order. Then drops the references in `released`: only now, so that no index
+    /// freed during the call was handed out again and compared as equal in the notes.
+    fn commit(&mut self, mut notes: Notes, released: Vec<u32>) -> Vec<RibChange> {
         // A BGP UPDATE's prefixes mostly come sorted and distinct: then there is nothing
         // to sort or merge.
         if !notes.is_sorted_by(|a, b| a.prefix < b.prefix) {
@@ -421,26 +447,24 @@ impl Rib {
         let mut batch = Vec::new();
         for Note {
             prefix,
-            before: old,
-            after: new,
+            before,
+            after,
         } in notes
         {
-            if old == new {
+            if before == after {
                 continue;
             }
-            let old_nh = old.as_ref().map(|o| &o.next_hop);
-            let new_nh = new.as_ref().map(|o| &o.next_hop);
-            if old_nh != new_nh {
-                batch.push(match new_nh {
-                    Some(nh) => FibChange::Upsert(prefix, NextHop::clone(nh)),
+            let new = after.map(|o| self.candidate(prefix, &o));
+            if before.map(|o| o.next_hop) != after.map(|o| o.next_hop) {
+                batch.push(match &new {
+                    Some(c) => FibChange::Upsert(prefix, c.next_hop.clone()),
                     None => FibChange::Remove(prefix),
                 });
             }
-            changes.push(RibChange {
-                prefix,
-                old: old.map(|o| o.into_candidate(prefix)),
-                new: new.map(|o| o.into_candidate(prefix)),
-            });
+            changes.push(RibChange { prefix, new });
+        }
+        for i in released {
+            self.next_hops.release(i);
         }
         if !batch.is_empty() && !self.detached {
             self.pushed += batch.len() as u64;
@@ -533,7 +557,7 @@ mod tests {
             vec![],
         );
         assert_eq!(changes.len(), 1, "one change per prefix per call");
-        assert_eq!(changes[0].old, None);
+        assert!(changes[0].new.is_some());
         assert_eq!(
             r.best(net("10.0.0.0/8")).map(|c| c.source),
             Some(RouteSource::Static)
@@ -562,6 +586,30 @@ mod tests {
         assert_eq!(r.candidates().len(), 2);
         assert_eq!(r.best(net("10.0.0.0/8")).map(|c| c.source), Some(EBGP));
         assert_fib_reflects_rib(&r);
+    }
+
+    /// The last route over one next hop goes and a route over another comes in the same
+    /// call: the freed index must not be handed to the new next hop and mistaken for the
+    /// old one (the FIB would keep the old tunnel).
+    #[test]
+    fn next_hop_replaced_in_one_call_reaches_the_fib() {
+        let mut r = rib();
+        r.update(vec![cand("10.0.0.0/8", RouteSource::Ospf, 1, 10)], vec![]);
+        let changes = r.update(
+            vec![cand("10.0.0.0/8", RouteSource::Static, 2, 0)],
+            vec![(net("10.0.0.0/8"), RouteSource::Ospf)],
+        );
+        assert_eq!(changes.len(), 1);
+        assert_eq!(
+            fib_tunnel(&r, "10.1.1.1"),
+            Some(Egress::Tunnel(TunnelId(2)))
+        );
+        assert_fib_reflects_rib(&r);
+        // Each next hop is let go with its last route.
+        r.update(vec![], vec![(net("10.0.0.0/8"), RouteSource::Static)]);
+        assert!(r.is_empty());
+        assert_eq!(r.next_hops.next_hop(0), None);
+        assert_eq!(r.next_hops.next_hop(1), None);
     }
 
     #[test]
@@ -703,7 +751,7 @@ mod tests {
             vec![],
         );
         // Withdrawn then offered again, and another prefix offered twice: each prefix
-        // once, in prefix order, `old` as it was before the call.
+        // once, in prefix order, with its route at the end of the call.
         let changes = r.update(
             vec![
                 cand("10.9.0.0/16", RouteSource::Static, 3, 0),
@@ -712,25 +760,15 @@ mod tests {
             ],
             vec![(net("10.2.0.0/16"), RouteSource::Ospf)],
         );
-        let seen: Vec<(IpNetwork, Option<u32>, Option<NextHop>)> = changes
+        let seen: Vec<(IpNetwork, Option<NextHop>)> = changes
             .iter()
-            .map(|c| {
-                (
-                    c.prefix,
-                    c.old.as_ref().map(|o| o.metric),
-                    c.new.as_ref().map(|n| n.next_hop.clone()),
-                )
-            })
+            .map(|c| (c.prefix, c.new.as_ref().map(|n| n.next_hop.clone())))
             .collect();
         assert_eq!(
             seen,
             vec![
-                (
-                    net("10.2.0.0/16"),
-                    Some(10),
-                    Some(NextHop::Tunnel(TunnelId(2)))
-                ),
-                (net("10.9.0.0/16"), None, Some(NextHop::Tunnel(TunnelId(4)))),
+                (net("10.2.0.0/16"), Some(NextHop::Tunnel(TunnelId(2)))),
+                (net("10.9.0.0/16"), Some(NextHop::Tunnel(TunnelId(4)))),
             ]
         );
         // Offered and withdrawn in one call: nothing before, nothing after, no change.

@@ -32,7 +32,8 @@ use std::sync::{Arc, Mutex};
 use arc_swap::ArcSwap;
 use ipnetwork::{IpNetwork, Ipv4Network, Ipv6Network};
 
-use self::nexthop::{entry, entry_len, entry_nh, normalize, Entry, Interner, Slot};
+pub(crate) use self::nexthop::Interner;
+use self::nexthop::{entry, entry_len, entry_nh, normalize, Entry, Slot};
 use self::v4::V4Table;
 use self::v6::{Routes, V6Table};
 use crate::dataplane::{Egress, NextHop};

@@ -104,11 +104,11 @@ fn resolve(nh: &NextHop) -> Resolved {
     }
 }
 
-/// Writer-side interner. The published slot table is rebuilt from `slots` whenever a new
+/// Writer-side interner (also the RIB's: its candidates hold an index, not a next hop). The published slot table is rebuilt from `slots` whenever a new
 /// index is handed out; a freed index is only reused after no prefix refers to it, and old
 /// snapshots keep their own copy, so a reader never sees an index change meaning.
-#[derive(Default)]
-pub(super) struct Interner {
+#[derive(Clone, Default)]
+pub(crate) struct Interner {
     index: HashMap<NextHop, u32>,
     refs: Vec<u32>,
     slots: Vec<Option<Slot>>,
@@ -124,7 +124,7 @@ pub(super) struct Interner {
 impl Interner {
     /// Takes a reference on a normalized next hop, returning its index, or `None` when the
     /// index space is exhausted.
-    pub(super) fn acquire(&mut self, nh: &NextHop) -> Option<u32> {
+    pub(crate) fn acquire(&mut self, nh: &NextHop) -> Option<u32> {
         let last = self.last.filter(|&i| self.next_hop(i) == Some(nh));
         if let Some(i) = last.or_else(|| self.index.get(nh).copied()) {
             self.refs[i as usize] += 1;
@@ -157,7 +157,7 @@ impl Interner {
         Some(i)
     }
 
-    pub(super) fn release(&mut self, i: u32) {
+    pub(crate) fn release(&mut self, i: u32) {
         let Some(r) = self.refs.get_mut(i as usize) else {
             return;
         };
@@ -171,7 +171,7 @@ impl Interner {
         }
     }
 
-    pub(super) fn next_hop(&self, i: u32) -> Option<&NextHop> {
+    pub(crate) fn next_hop(&self, i: u32) -> Option<&NextHop> {
         self.slots.get(i as usize)?.as_ref().map(|s| &s.next_hop)
     }
 
