@@ -17,6 +17,7 @@
 //!
 //! Numbers (`benches/prefix_map.rs`) are in docs/performance.md.
 
+use std::cell::Cell;
 use std::cmp::Ordering;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::ops::{Bound, RangeBounds};
@@ -55,6 +56,11 @@ pub struct ChunkMap<K, V> {
     len: usize,
     /// The run of the last insert or removal.
     hint: usize,
+    /// (run, position) of the last key found: lookups in key order (deciding the
+    /// prefixes of an UPDATE one after the other) find the next key right after it. A
+    /// `Cell` so that `get` can move it; this makes the map `!Sync`, which no owner needs
+    /// (each table belongs to one task or sits behind a lock).
+    finger: Cell<(usize, usize)>,
 }
 
 impl<K, V> Default for ChunkMap<K, V> {
@@ -64,6 +70,7 @@ impl<K, V> Default for ChunkMap<K, V> {
             chunks: Vec::new(),
             len: 0,
             hint: 0,
+            finger: Cell::new((0, 0)),
         }
     }
 }
@@ -106,13 +113,30 @@ impl<K: Ord + Copy, V> ChunkMap<K, V> {
         if self.chunks.is_empty() {
             return None;
         }
-        let c = self.run_of(key);
+        let (fc, fi) = self.finger.get();
+        let c = if fc < self.chunks.len() && self.run_holds(fc, key) {
+            fc
+        } else {
+            self.run_of(key)
+        };
         let keys = &self.chunks[c].keys;
         // A table loaded in order appends to its run: one comparison instead of a search.
         if keys.last().is_some_and(|last| last < key) {
             return Some((c, Err(keys.len())));
         }
-        Some((c, keys.binary_search(key)))
+        let near = if c == fc {
+            [fi + 1, fi]
+        } else {
+            [usize::MAX; 2]
+        };
+        let found = match near.into_iter().find(|&i| keys.get(i) == Some(key)) {
+            Some(i) => Ok(i),
+            None => keys.binary_search(key),
+        };
+        if let Ok(i) = found {
+            self.finger.set((c, i));
+        }
+        Some((c, found))
     }
 
     pub fn get(&self, key: &K) -> Option<&V> {
