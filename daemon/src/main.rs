@@ -147,6 +147,23 @@ fn genpsk() -> anyhow::Result<ExitCode> {
     print_line(&BASE64.encode(bytes))
 }
 
+/// glibc gives threads that allocate at the same time arenas of their own (up to eight
+/// per core), and an arena keeps what was freed in it. The routing tasks move between
+/// tokio's worker threads, so a table load leaves free space behind in several arenas:
+/// at a million routes that was 10-20 MB of resident memory (docs/performance.md). Two
+/// arenas cover wgrd's threads (the packet path does not allocate per packet).
+/// `MALLOC_ARENA_MAX` in the environment still decides when set.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: mallopt only changes allocator settings; called before the runtime's
+        // threads exist.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 2);
+        }
+    }
+}
+
 fn run(path: &Path, log_level: &str) -> anyhow::Result<ExitCode> {
     // Absolute, so that paths in the config (resolved against its directory) and in API
     // input later resolve the same way whatever the working directory.
@@ -155,6 +172,7 @@ fn run(path: &Path, log_level: &str) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     };
     init_tracing(log_level)?;
+    limit_malloc_arenas();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("wgrd")

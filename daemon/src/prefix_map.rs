@@ -13,7 +13,7 @@
 //! a table loaded in order is packed; inserts elsewhere split a run in halves, like a
 //! B-tree. The run of the last insert is tried first, so in-order inserts skip the
 //! index search. [`PrefixMap`] is a `ChunkMap` per address family with compact keys
-//! (IPv4: one `u64`; IPv6: two `u64` and the length) in `IpNetwork` order.
+//! (IPv4: one `u64`; IPv6: 17 bytes) in `IpNetwork` order.
 //!
 //! Numbers (`benches/prefix_map.rs`) are in docs/performance.md.
 
@@ -418,27 +418,47 @@ fn v4_net(k: V4Key) -> Ipv4Network {
         .expect("stored IPv4 prefix length is valid")
 }
 
-/// An IPv6 prefix in `Ipv6Network` order: address (as two halves), then length.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-struct V6Key {
-    hi: u64,
-    lo: u64,
-    len: u8,
-}
+/// An IPv6 prefix in `Ipv6Network` order, packed into 17 bytes (a struct of two `u64`
+/// and the length would take 24): the address big-endian, then the length, compared as
+/// two integers and a byte.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct V6Key([u8; 17]);
 
-fn v6_key(n: Ipv6Network) -> V6Key {
-    let a = u128::from(n.ip());
-    V6Key {
-        hi: (a >> 64) as u64,
-        lo: a as u64,
-        len: n.prefix(),
+impl V6Key {
+    fn half(&self, at: usize) -> u64 {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&self.0[at..at + 8]);
+        u64::from_be_bytes(b)
     }
 }
 
+impl Ord for V6Key {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.half(0)
+            .cmp(&other.half(0))
+            .then_with(|| self.half(8).cmp(&other.half(8)))
+            .then_with(|| self.0[16].cmp(&other.0[16]))
+    }
+}
+
+impl PartialOrd for V6Key {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+fn v6_key(n: Ipv6Network) -> V6Key {
+    let mut k = [0u8; 17];
+    k[..16].copy_from_slice(&n.ip().octets());
+    k[16] = n.prefix();
+    V6Key(k)
+}
+
 fn v6_net(k: V6Key) -> Ipv6Network {
-    let a = (u128::from(k.hi) << 64) | u128::from(k.lo);
+    let mut a = [0u8; 16];
+    a.copy_from_slice(&k.0[..16]);
     // Only keys made by `v6_key` are stored: the length is at most 128.
-    Ipv6Network::new(Ipv6Addr::from(a), k.len).expect("stored IPv6 prefix length is valid")
+    Ipv6Network::new(Ipv6Addr::from(a), k.0[16]).expect("stored IPv6 prefix length is valid")
 }
 
 /// A map keyed by prefix in `IpNetwork` order (IPv4 first), one [`ChunkMap`] per family.

@@ -131,3 +131,24 @@ fn prefix_map_keeps_ipnetwork_order_and_values() {
     assert_eq!(all.len(), 9);
     assert_eq!(all[0].0, net("0.0.0.0/0"));
 }
+
+proptest! {
+    /// The packed keys sort exactly as the prefixes do (the maps' order is `IpNetwork`'s)
+    /// and give back the same prefix.
+    #[test]
+    fn packed_keys_keep_prefix_order(a in any::<u128>(), la in 0u8..=128, b in any::<u128>(), lb in 0u8..=128,
+                                     c in any::<u32>(), lc in 0u8..=32, d in any::<u32>(), ld in 0u8..=32) {
+        let (a, b) = (
+            Ipv6Network::new(Ipv6Addr::from(a), la).unwrap(),
+            Ipv6Network::new(Ipv6Addr::from(b), lb).unwrap(),
+        );
+        prop_assert_eq!(v6_key(a).cmp(&v6_key(b)), a.cmp(&b));
+        prop_assert_eq!(v6_net(v6_key(a)), a);
+        let (c, d) = (
+            Ipv4Network::new(Ipv4Addr::from(c), lc).unwrap(),
+            Ipv4Network::new(Ipv4Addr::from(d), ld).unwrap(),
+        );
+        prop_assert_eq!(v4_key(c).cmp(&v4_key(d)), c.cmp(&d));
+        prop_assert_eq!(v4_net(v4_key(c)), c);
+    }
+}

@@ -150,6 +150,16 @@ impl Drop for OspfHandle {
     }
 }
 
+/// The next router event, or never without a receiver.
+async fn next_event(
+    events: &mut Option<broadcast::Receiver<RouterEvent>>,
+) -> Result<RouterEvent, broadcast::error::RecvError> {
+    match events {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Starts the OSPF speaker of `router`. It runs while the config has an enabled
 /// `[ospf]` section (and picks up later changes of it).
 pub fn spawn(router: Arc<Router>) -> OspfHandle {
@@ -186,10 +196,11 @@ struct Speaker {
 async fn run(
     router: Arc<Router>,
     mut packets: mpsc::Receiver<LocalPacket>,
-    mut events: broadcast::Receiver<RouterEvent>,
+    events: broadcast::Receiver<RouterEvent>,
     status: watch::Sender<OspfStatus>,
     stop: CancellationToken,
 ) {
+    let mut events = Some(events);
     let mut s = Speaker {
         router,
         instance: None,
@@ -206,6 +217,14 @@ async fn run(
     let mut poll = tokio::time::interval(CONFIG_POLL);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        // Only a running instance listens to the router. An idle speaker (no [ospf])
+        // holding a receiver would keep every route batch of a BGP table load queued
+        // until this task got to run (measured: a third of a million routes, 32 MB).
+        match (&s.instance, &events) {
+            (None, Some(_)) => events = None,
+            (Some(_), None) => events = Some(s.router.subscribe()),
+            _ => {}
+        }
         let deadline = s
             .instance
             .as_ref()
@@ -217,7 +236,7 @@ async fn run(
                 Some(p) => s.packet(p).await,
                 None => break,
             },
-            e = events.recv() => match e {
+            e = next_event(&mut events) => match e {
                 Ok(RouterEvent::Tunnel(TunnelEvent::PeerSilent { tunnel })) => {
                     let id = s.router.path().tunnels.load().by_name(&tunnel).map(|t| t.id);
                     if let Some(id) = id {
