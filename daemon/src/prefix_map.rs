@@ -422,9 +422,25 @@ fn v4_net(k: V4Key) -> Ipv4Network {
 /// and the length would take 24): the address big-endian, then the length, compared as
 /// two integers and a byte.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-struct V6Key([u8; 17]);
+pub(crate) struct V6Key([u8; 17]);
 
 impl V6Key {
+    /// The key of `addr/len` (host bits as given).
+    pub(crate) fn new(addr: u128, len: u8) -> V6Key {
+        let mut k = [0u8; 17];
+        k[..16].copy_from_slice(&addr.to_be_bytes());
+        k[16] = len;
+        V6Key(k)
+    }
+
+    pub(crate) fn addr(&self) -> u128 {
+        (u128::from(self.half(0)) << 64) | u128::from(self.half(8))
+    }
+
+    pub(crate) fn prefix_len(&self) -> u8 {
+        self.0[16]
+    }
+
     fn half(&self, at: usize) -> u64 {
         let mut b = [0u8; 8];
         b.copy_from_slice(&self.0[at..at + 8]);
@@ -448,17 +464,13 @@ impl PartialOrd for V6Key {
 }
 
 fn v6_key(n: Ipv6Network) -> V6Key {
-    let mut k = [0u8; 17];
-    k[..16].copy_from_slice(&n.ip().octets());
-    k[16] = n.prefix();
-    V6Key(k)
+    V6Key::new(u128::from(n.ip()), n.prefix())
 }
 
 fn v6_net(k: V6Key) -> Ipv6Network {
-    let mut a = [0u8; 16];
-    a.copy_from_slice(&k.0[..16]);
     // Only keys made by `v6_key` are stored: the length is at most 128.
-    Ipv6Network::new(Ipv6Addr::from(a), k.0[16]).expect("stored IPv6 prefix length is valid")
+    Ipv6Network::new(Ipv6Addr::from(k.addr()), k.prefix_len())
+        .expect("stored IPv6 prefix length is valid")
 }
 
 /// A map keyed by prefix in `IpNetwork` order (IPv4 first), one [`ChunkMap`] per family.

@@ -37,7 +37,7 @@ use self::nexthop::{entry, entry_len, entry_nh, normalize, Entry, Slot};
 use self::v4::V4Table;
 use self::v6::{Routes, V6Table};
 use crate::dataplane::{Egress, NextHop};
-use crate::prefix_map::ChunkMap;
+use crate::prefix_map::{ChunkMap, V6Key};
 
 /// One change to the FIB. Prefixes need not be normalized: host bits are cleared.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -169,7 +169,7 @@ impl Writer {
 
     fn cover_v6(&self, addr: u128, len: u8) -> Entry {
         for l in (0..len).rev() {
-            if let Some(&i) = self.v6.get(&(addr & mask6(l), l)) {
+            if let Some(&i) = self.v6.get(&V6Key::new(addr & mask6(l), l)) {
                 return entry(l, i);
             }
         }
@@ -354,7 +354,9 @@ impl Fib {
                 FibChange::Upsert(IpNetwork::V6(n), nh) => {
                     let (addr, len) = (n.network().to_bits(), n.prefix());
                     let nh = normalize(nh);
-                    if let Some((i, new)) = Writer::upsert(&mut w.v6, &mut w.nh, (addr, len), &nh) {
+                    if let Some((i, new)) =
+                        Writer::upsert(&mut w.v6, &mut w.nh, V6Key::new(addr, len), &nh)
+                    {
                         if len <= 16 {
                             snap.v6.insert_short(addr, len, entry(len, i));
                         } else {
@@ -376,7 +378,7 @@ impl Fib {
                 }
                 FibChange::Remove(IpNetwork::V6(n)) => {
                     let (addr, len) = (n.network().to_bits(), n.prefix());
-                    if let Some(i) = w.v6.remove(&(addr, len)) {
+                    if let Some(i) = w.v6.remove(&V6Key::new(addr, len)) {
                         w.nh.release(i);
                         if len <= 16 {
                             let repl = w.cover_v6(addr, len);
@@ -418,8 +420,8 @@ impl Fib {
             let net = Ipv4Network::new(Ipv4Addr::from_bits(addr), len).ok()?;
             Some((IpNetwork::V4(net), w.nh.next_hop(i)?.clone()))
         });
-        let v6 = w.v6.iter().filter_map(|(&(addr, len), &i)| {
-            let net = Ipv6Network::new(Ipv6Addr::from_bits(addr), len).ok()?;
+        let v6 = w.v6.iter().filter_map(|(k, &i)| {
+            let net = Ipv6Network::new(Ipv6Addr::from_bits(k.addr()), k.prefix_len()).ok()?;
             Some((IpNetwork::V6(net), w.nh.next_hop(i)?.clone()))
         });
         let mut all: Vec<_> = v4.chain(v6).collect();

@@ -13,12 +13,15 @@
 //! trie of the /32 that changed. Either way the new parts are swapped in by the snapshot.
 
 use std::collections::BTreeSet;
+
+use crate::prefix_map::V6Key;
 use std::sync::Arc;
 
 use super::nexthop::{entry, entry_len, overrides, Entry};
 
 /// The writer's IPv6 routes: (address, length) -> next-hop index.
-pub(super) type Routes = crate::prefix_map::ChunkMap<(u128, u8), u32>;
+/// The writer's IPv6 routes: (address, length) packed into 17 bytes -> next-hop index.
+pub(super) type Routes = crate::prefix_map::ChunkMap<V6Key, u32>;
 
 const ROOT: usize = 1 << 16;
 /// A /16 with more routes longer than /16 than this becomes wide...
@@ -214,12 +217,12 @@ fn mask(len: u32) -> u128 {
 fn items_under(routes: &Routes, addr: u128, len: u32) -> Vec<Item> {
     let hi = addr | !mask(len);
     routes
-        .range((addr, 0)..=(hi, u8::MAX))
-        .filter(|(&(_, l), _)| u32::from(l) > len)
-        .map(|(&(addr, len), &i)| Item {
-            addr,
-            len,
-            e: entry(len, i),
+        .range(V6Key::new(addr, 0)..=V6Key::new(hi, u8::MAX))
+        .filter(|(k, _)| u32::from(k.prefix_len()) > len)
+        .map(|(k, &i)| Item {
+            addr: k.addr(),
+            len: k.prefix_len(),
+            e: entry(k.prefix_len(), i),
         })
         .collect()
 }
@@ -317,7 +320,7 @@ impl Wide {
                 continue;
             }
             let range = direct_range(addr, 16, len);
-            match routes.get(&(addr, len)) {
+            match routes.get(&V6Key::new(addr, len)) {
                 Some(&i) => direct_insert(&mut self.mid[range], len, entry(len, i)),
                 None => {
                     // What this level restores: the longest shorter route above /16
@@ -326,7 +329,7 @@ impl Wide {
                         .rev()
                         .find_map(|l| {
                             let a = addr & mask(u32::from(l));
-                            routes.get(&(a, l)).map(|&i| entry(l, i))
+                            routes.get(&V6Key::new(a, l)).map(|&i| entry(l, i))
                         })
                         .unwrap_or(0);
                     direct_remove(&mut self.mid[range], len, repl);
