@@ -11,6 +11,7 @@
 use super::attr::{AsPath, Origin, PathAttrs};
 use super::decision::{PeerInfo, Resolution};
 use super::fsm::{resolve_collision, CollisionWinner, DownReason, Negotiated, State, Timer};
+use super::installer::Installer;
 use super::instance::{Input, Instance, InstanceConfig, Output, RouteDelta};
 use super::message::{Framer, Message};
 use super::scope;
@@ -457,6 +458,11 @@ struct Speaker {
     io_tx: mpsc::Sender<IoEvent>,
     conn_tx: mpsc::Sender<ConnEvent>,
     status: watch::Sender<BgpStatus>,
+    /// Writes route deltas to the RIB (see `installer.rs`).
+    installer: Installer,
+    /// The outputs being acted on were decided from a connection's data: their routes
+    /// go to the installer's queue without waiting.
+    from_peer_data: bool,
 }
 
 /// What a running instance was built from; a change of anything but the originated
@@ -488,6 +494,7 @@ async fn run(
     let (conn_tx, mut conn_rx) = mpsc::channel(256);
     let mut events = router.subscribe();
     let stack = TcpStack::start(Arc::clone(&router));
+    let installer = Installer::spawn(Arc::clone(&router));
     let mut s = Speaker {
         resolver: Resolver {
             fib: Arc::clone(&router.path().fib),
@@ -514,6 +521,8 @@ async fn run(
         io_tx,
         conn_tx,
         status,
+        installer,
+        from_peer_data: false,
     };
     s.reconfigure().await;
     let mut poll = tokio::time::interval(CONFIG_POLL);
@@ -531,7 +540,9 @@ async fn run(
             _ = stop.cancelled() => break,
             e = conn_rx.recv() => {
                 if let Some(e) = e {
+                    s.from_peer_data = true;
                     s.conn_event(e).await;
+                    s.from_peer_data = false;
                     // Our own installs are router events too: taken now, a table load
                     // does not pile up a copy of every change in the event queue.
                     if !s.drain_router_events(&mut events, None).await {
@@ -625,9 +636,12 @@ impl Speaker {
                         Some(c) => {
                             self.others.insert(prefix, (c.source.name(), c.metric));
                         }
-                        None => {
+                        // Our own routes (a table load is a million of them) find
+                        // nothing to remove while no other protocol has routes.
+                        None if !self.others.is_empty() => {
                             self.others.remove(&prefix);
                         }
+                        None => {}
                     }
                 }
                 if self.resolve_at.is_none() {
@@ -699,20 +713,14 @@ impl Speaker {
     }
 
     /// Hands the instance's route changes to the RIB as one batch (the cost of the
-    /// change, not of the table).
+    /// change, not of the table): queued when decided from a peer's UPDATEs, so that the
+    /// next ones are decided meanwhile; otherwise in the RIB before this returns.
     async fn install(&mut self, delta: RouteDelta) {
-        let (changed, removed) = (delta.changed.len(), delta.removed.len());
-        // eBGP and iBGP are one protocol for the RIB: a candidate of either replaces
-        // the other's for its prefix, and a removal takes whichever is there.
-        let changes = self
-            .router
-            .update_protocol_routes(
-                RouteSource::Bgp { ebgp: true },
-                delta.changed,
-                delta.removed,
-            )
-            .await;
-        tracing::debug!(changed, removed, changes, "bgp routes installed");
+        if self.from_peer_data {
+            self.installer.send(delta).await;
+        } else {
+            self.installer.install_now(&self.router, delta).await;
+        }
     }
 
     /// Records state changes (for "since") after the instance moved.
@@ -1699,6 +1707,8 @@ impl Speaker {
         // Normally withdrawn by the stops above; whatever is left goes now.
         let installed = self.instance.take().is_some_and(|i| !i.routes().is_empty());
         self.timers.clear();
+        // Queued deltas first: none may land after the removal.
+        self.installer.flush().await;
         if installed {
             self.router
                 .replace_protocol_routes(RouteSource::Bgp { ebgp: true }, vec![])

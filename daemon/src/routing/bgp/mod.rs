@@ -11,6 +11,7 @@ pub mod attr;
 pub mod decision;
 pub mod export;
 pub mod fsm;
+mod installer;
 pub mod instance;
 pub mod io;
 pub mod message;
