@@ -172,23 +172,21 @@ fn bench(c: &mut Criterion, keys: &[IpNetwork]) {
     let mut g = c.benchmark_group("prefix_map_get_random_order");
     configure(&mut g);
     g.throughput(Throughput::Elements(n));
+    fn sum_found<'m>(
+        keys: &[IpNetwork],
+        get: impl Fn(&IpNetwork) -> Option<&'m Arc<u64>>,
+    ) -> usize {
+        let mut acc = 0usize;
+        for k in keys {
+            acc = acc.wrapping_add(Arc::as_ptr(get(k).expect("loaded")) as usize);
+        }
+        acc
+    }
     g.bench_function("PrefixMap", |b| {
-        b.iter(|| {
-            let mut acc = 0usize;
-            for k in &shuffled {
-                acc = acc.wrapping_add(Arc::as_ptr(pm.get(k).expect("loaded")) as usize);
-            }
-            black_box(acc)
-        })
+        b.iter(|| black_box(sum_found(&shuffled, |k| pm.get(k))))
     });
     g.bench_function("BTreeMap", |b| {
-        b.iter(|| {
-            let mut acc = 0usize;
-            for k in &shuffled {
-                acc = acc.wrapping_add(Arc::as_ptr(bt.get(k).expect("loaded")) as usize);
-            }
-            black_box(acc)
-        })
+        b.iter(|| black_box(sum_found(&shuffled, |k| bt.get(k))))
     });
     g.finish();
     drop((pm, bt));
