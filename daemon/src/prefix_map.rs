@@ -217,9 +217,6 @@ impl<K: Ord + Copy, V> ChunkMap<K, V> {
             self.chunks.insert(c + 1, Chunk::with_capacity(4));
             self.firsts.insert(c + 1, key);
             (c + 1, 0)
-        } else if i == 0 && c > 0 && self.chunks[c - 1].len() < CHUNK {
-            // Before the first key of a full run: the end of the previous run.
-            (c - 1, self.chunks[c - 1].len())
         } else {
             // Elsewhere: split in halves.
             let mid = CHUNK / 2;
