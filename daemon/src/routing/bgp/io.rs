@@ -636,12 +636,9 @@ impl Speaker {
                         Some(c) => {
                             self.others.insert(prefix, (c.source.name(), c.metric));
                         }
-                        // Our own routes (a table load is a million of them) find
-                        // nothing to remove while no other protocol has routes.
-                        None if !self.others.is_empty() => {
+                        None => {
                             self.others.remove(&prefix);
                         }
-                        None => {}
                     }
                 }
                 if self.resolve_at.is_none() {
