@@ -66,9 +66,9 @@ impl Installer {
     }
 
     /// Installs `delta` after what is queued, and returns once it is in the RIB.
-    pub(super) async fn install_now(&self, router: &Router, delta: RouteDelta) {
+    pub(super) async fn install_now(&self, delta: RouteDelta) {
+        self.send(delta).await;
         self.flush().await;
-        install(router, delta).await;
     }
 }
 

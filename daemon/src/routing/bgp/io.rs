@@ -716,7 +716,7 @@ impl Speaker {
         if self.from_peer_data {
             self.installer.send(delta).await;
         } else {
-            self.installer.install_now(&self.router, delta).await;
+            self.installer.install_now(delta).await;
         }
     }
 
